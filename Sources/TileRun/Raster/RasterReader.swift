@@ -1,0 +1,413 @@
+import CLibTIFF
+import CTIFFBridge
+import Foundation
+
+/// Reads windows of a (Geo)TIFF through libtiff, decoding only the blocks a window touches.
+///
+/// Memory is bounded by the window requested plus one decoded block, whatever the file's size.
+/// One reader may be shared between threads: reads are serialized, as a libtiff handle requires;
+/// open one reader per thread to decode in parallel.
+public final class RasterReader: @unchecked Sendable {
+    /// What the file holds, known without decoding pixels.
+    public let info: RasterInfo
+
+    /// The largest single buffer libtiff or the reader may allocate for one block or tag.
+    public static let maxBlockBytes: Int64 = 512 << 20
+    /// Limits that reject absurd headers before anything is allocated.
+    public static let maxDimension = 10_000_000
+    public static let maxBands = 4096
+    static let maxDirectories = 2048
+
+    private let tif: OpaquePointer
+    private let diagnostics: UnsafeMutablePointer<tr_diagnostics>
+    private let lock = NSLock()
+    private let decodeMode: DecodeMode
+    private let samplesPerBlockPixel: Int
+    private let storedBitsPerSample: Int
+    private var blockBuffer: UnsafeMutableRawPointer?
+    private var blockBufferBytes = 0
+    private var unpackBuffer: UnsafeMutableRawPointer?
+    private var rgbaBuffer: UnsafeMutablePointer<UInt32>?
+    private var rgbaCapacity = 0
+    /// The block last decoded (index into the strip/tile arrays), so reads of neighbouring windows
+    /// that share a block decode it once.
+    private var cachedBlock: Int = -1
+    private var cachedBlockRows = 0
+
+    typealias DecodeModeTag = DecodeMode
+
+    enum DecodeMode {
+        /// libtiff's encoded-block reads; samples as stored.
+        case direct
+        /// libtiff's RGBA interface, for encodings only it converts (old-style JPEG, raw YCbCr, CIE Lab, LogLuv).
+        case rgba
+    }
+
+    /// Opens `path`; throws a `RasterError` naming the file and the problem when it cannot be read.
+    public init(path: String) throws {
+        let diag = UnsafeMutablePointer<tr_diagnostics>.allocate(capacity: 1)
+        diag.initialize(to: tr_diagnostics())
+        func fail(_ problem: String) -> RasterError { RasterError(path: path, problem: problem) }
+
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            diag.deallocate()
+            throw fail("no such file")
+        }
+        guard !isDirectory.boolValue else {
+            diag.deallocate()
+            throw fail("is a directory, not a TIFF file")
+        }
+        guard let handle = tr_open(path, "r", diag, RasterReader.maxBlockBytes) else {
+            let message = RasterReader.message(diag) ?? "not a readable TIFF file"
+            diag.deallocate()
+            throw fail(message)
+        }
+        do {
+            let scanned = try RasterReader.scanDirectories(handle, diag: diag, fail: fail)
+            let built = try RasterReader.describe(handle, path: path, diag: diag, scanned: scanned, fail: fail)
+            info = built.info
+            decodeMode = built.mode
+            samplesPerBlockPixel = built.samplesPerBlockPixel
+            storedBitsPerSample = built.storedBits
+        } catch {
+            TIFFClose(handle)
+            diag.deallocate()
+            throw error
+        }
+        tif = handle
+        diagnostics = diag
+    }
+
+    deinit {
+        TIFFClose(tif)
+        diagnostics.deallocate()
+        blockBuffer?.deallocate()
+        unpackBuffer?.deallocate()
+        rgbaBuffer?.deallocate()
+    }
+
+    // MARK: Reading windows
+
+    /// Reads `window` of the chosen `bands` (zero-based; all when nil) as float32, band after band
+    /// (`result[band * width * height + row * width + column]`). Sparse blocks read as nodata (0 without one).
+    public func readFloat(_ window: RasterWindow, bands: [Int]? = nil) throws -> [Float] {
+        try read(window, bands: bands, fill: Float(info.noData?.value ?? 0)) { (x: Float) in x }
+    }
+
+    /// Reads `window` as float64; the exact path for statistics and checksums of any sample type.
+    public func readDouble(_ window: RasterWindow, bands: [Int]? = nil) throws -> [Double] {
+        try read(window, bands: bands, fill: info.noData?.value ?? 0) { (x: Double) in x }
+    }
+
+    /// Reads `window` in the file's own sample type, band after band, as raw native-endian bytes.
+    public func readNative(_ window: RasterWindow, bands: [Int]? = nil) throws -> RasterData {
+        let bandList = try resolve(bands)
+        let count = try checkedCount(window, bands: bandList.count, elementSize: info.sampleType.byteSize)
+        var bytes = [UInt8](repeating: 0, count: count * info.sampleType.byteSize)
+        try bytes.withUnsafeMutableBytes { raw in
+            switch info.sampleType.byteSize {
+            case 1: try readNativeCarrier(UInt8.self, window, bandList, raw)
+            case 2: try readNativeCarrier(UInt16.self, window, bandList, raw)
+            case 4: try readNativeCarrier(UInt32.self, window, bandList, raw)
+            default: try readNativeCarrier(UInt64.self, window, bandList, raw)
+            }
+        }
+        return RasterData(sampleType: info.sampleType, window: window, bandCount: bandList.count, bytes: bytes)
+    }
+
+    /// True when every block under `window` is sparse (stored with no bytes), so it holds no data.
+    public func isSparse(_ window: RasterWindow) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        var sparse = true
+        forEachBlock(in: window) { index, _ in
+            if TIFFGetStrileByteCount(tif, UInt32(index)) != 0 { sparse = false }
+        }
+        return sparse
+    }
+
+    /// Windows that follow the file's blocks, at most `maxPixels` each, covering the raster row by row.
+    /// Reading in this order decodes every block once.
+    public func blockAlignedWindows(maxPixels: Int = 1 << 22) -> [RasterWindow] {
+        let bw = info.blockWidth, bh = info.blockHeight
+        var windows: [RasterWindow] = []
+        var y = 0
+        while y < info.height {
+            let h = min(bh, info.height - y)
+            var x = 0
+            while x < info.width {
+                let w = min(bw, info.width - x)
+                let rowsPerPart = max(1, min(h, maxPixels / max(w, 1)))
+                var r = 0
+                while r < h {
+                    let part = min(rowsPerPart, h - r)
+                    windows.append(RasterWindow(x: x, y: y + r, width: w, height: part))
+                    r += part
+                }
+                x += w
+            }
+            y += h
+        }
+        return windows
+    }
+
+    // MARK: Internals
+
+    private func resolve(_ bands: [Int]?) throws -> [Int] {
+        guard let bands else { return Array(0..<info.bandCount) }
+        for b in bands where b < 0 || b >= info.bandCount {
+            throw RasterError(path: info.path, problem: "band \(b + 1) requested, but the file has \(info.bandCount)")
+        }
+        return bands
+    }
+
+    private func checkedCount(_ window: RasterWindow, bands: Int, elementSize: Int) throws -> Int {
+        guard window.width > 0, window.height > 0, window.x >= 0, window.y >= 0,
+              window.maxX <= info.width, window.maxY <= info.height else {
+            throw RasterError(path: info.path,
+                              problem: "window \(window) is outside the \(info.width)x\(info.height) raster")
+        }
+        let (a, o1) = window.width.multipliedReportingOverflow(by: window.height)
+        let (b, o2) = a.multipliedReportingOverflow(by: max(bands, 1))
+        let (_, o3) = b.multipliedReportingOverflow(by: elementSize)
+        guard !o1, !o2, !o3 else { throw RasterError(path: info.path, problem: "window \(window) is too large") }
+        return b
+    }
+
+    private func readNativeCarrier<C>(_: C.Type, _ window: RasterWindow, _ bands: [Int],
+                                      _ raw: UnsafeMutableRawBufferPointer) throws {
+        let out = raw.baseAddress!.assumingMemoryBound(to: C.self)
+        let fill: C = nativeFill(C.self)
+        try readBlocks(window, bands: bands, out: out, fill: fill, source: C.self) { (x: C) in x }
+    }
+
+    /// The nodata value in the file's own representation (0 when absent or not representable).
+    private func nativeFill<C>(_: C.Type) -> C {
+        guard let nd = info.noData, nd.problem(for: info.sampleType) == nil else {
+            return withUnsafeBytes(of: UInt64(0)) { $0.load(as: C.self) }
+        }
+        let bits: UInt64
+        switch info.sampleType {
+        case .uint8: bits = UInt64(UInt8(nd.value))
+        case .int8: bits = UInt64(UInt8(bitPattern: Int8(nd.value)))
+        case .uint16: bits = UInt64(UInt16(nd.value))
+        case .int16: bits = UInt64(UInt16(bitPattern: Int16(nd.value)))
+        case .uint32: bits = UInt64(UInt32(nd.value))
+        case .int32: bits = UInt64(UInt32(bitPattern: Int32(nd.value)))
+        case .float32: bits = UInt64(Float(nd.value).bitPattern)
+        case .float64: bits = nd.value.bitPattern
+        }
+        return withUnsafeBytes(of: bits) { $0.load(as: C.self) }
+    }
+
+    private func read<D: BinaryFloatingPoint>(_ window: RasterWindow, bands: [Int]?, fill: D,
+                                              identity: (D) -> D) throws -> [D] {
+        let bandList = try resolve(bands)
+        let count = try checkedCount(window, bands: bandList.count, elementSize: MemoryLayout<D>.size)
+        var result = [D](repeating: 0, count: count)
+        try result.withUnsafeMutableBufferPointer { buffer in
+            let out = buffer.baseAddress!
+            switch info.sampleType {
+            case .uint8: try readBlocks(window, bands: bandList, out: out, fill: fill, source: UInt8.self) { D($0) }
+            case .int8: try readBlocks(window, bands: bandList, out: out, fill: fill, source: Int8.self) { D($0) }
+            case .uint16: try readBlocks(window, bands: bandList, out: out, fill: fill, source: UInt16.self) { D($0) }
+            case .int16: try readBlocks(window, bands: bandList, out: out, fill: fill, source: Int16.self) { D($0) }
+            case .uint32: try readBlocks(window, bands: bandList, out: out, fill: fill, source: UInt32.self) { D($0) }
+            case .int32: try readBlocks(window, bands: bandList, out: out, fill: fill, source: Int32.self) { D($0) }
+            case .float32: try readBlocks(window, bands: bandList, out: out, fill: fill, source: Float.self) { D($0) }
+            case .float64: try readBlocks(window, bands: bandList, out: out, fill: fill, source: Double.self) { D($0) }
+            }
+        }
+        return result
+    }
+
+    /// Calls `body` with (block index, block rectangle) for every block of plane 0 under `window`.
+    private func forEachBlock(in window: RasterWindow, plane: Int = 0, _ body: (Int, RasterWindow) -> Void) {
+        let bw = info.blockWidth, bh = info.blockHeight
+        let tilesAcross = (info.width + bw - 1) / bw
+        let blocksDown = (info.height + bh - 1) / bh
+        let perPlane = info.layout.isTiled ? tilesAcross * blocksDown : blocksDown
+        for by in (window.y / bh)...((window.maxY - 1) / bh) {
+            if info.layout.isTiled {
+                for bx in (window.x / bw)...((window.maxX - 1) / bw) {
+                    let rect = RasterWindow(x: bx * bw, y: by * bh, width: bw, height: bh)
+                    body(plane * perPlane + by * tilesAcross + bx, rect)
+                }
+            } else {
+                let rect = RasterWindow(x: 0, y: by * bh, width: info.width, height: min(bh, info.height - by * bh))
+                body(plane * perPlane + by, rect)
+            }
+        }
+    }
+
+    /// The engine of every read: walks the blocks under `window`, decodes each once, and copies the
+    /// requested bands out with `convert`. Output is band-sequential.
+    private func readBlocks<S, D>(_ window: RasterWindow, bands: [Int], out: UnsafeMutablePointer<D>, fill: D,
+                                  source: S.Type, convert: (S) -> D) throws {
+        lock.lock(); defer { lock.unlock() }
+        let planeSize = window.width * window.height
+        let separate = info.planar == .separate && decodeMode == .direct
+        let planes: [Int] = separate ? Array(Set(bands)).sorted() : [0]
+        var failure: RasterError?
+        for plane in planes {
+            forEachBlock(in: window, plane: plane) { index, rect in
+                guard failure == nil, let overlap = rect.intersection(window) else { return }
+                let outputBands = bands.enumerated().filter { !separate || $0.element == plane }
+                if decodeMode == .direct && TIFFGetStrileByteCount(tif, UInt32(index)) == 0 {
+                    for (j, _) in outputBands {
+                        for r in overlap.y..<overlap.maxY {
+                            let dst = out + j * planeSize + (r - window.y) * window.width + (overlap.x - window.x)
+                            dst.update(repeating: fill, count: overlap.width)
+                        }
+                    }
+                    return
+                }
+                let block: UnsafeRawPointer
+                do { block = try decode(index: index, rect: rect) } catch let e as RasterError {
+                    failure = e
+                    return
+                } catch { return }
+                let pixelStride = separate ? 1 : samplesPerBlockPixel
+                let rowStride = rect.width * pixelStride
+                let src = block.assumingMemoryBound(to: S.self)
+                for (j, band) in outputBands {
+                    let bandOffset = separate ? 0 : band
+                    for r in overlap.y..<overlap.maxY {
+                        var s = src + (r - rect.y) * rowStride + (overlap.x - rect.x) * pixelStride + bandOffset
+                        let dst = out + j * planeSize + (r - window.y) * window.width + (overlap.x - window.x)
+                        if pixelStride == 1 {
+                            for i in 0..<overlap.width { dst[i] = convert(s[i]) }
+                        } else {
+                            for i in 0..<overlap.width {
+                                dst[i] = convert(s.pointee)
+                                s += pixelStride
+                            }
+                        }
+                    }
+                }
+            }
+            if let failure { throw failure }
+        }
+    }
+
+    /// Decodes one block into the reader's block buffer, top row first, one byte or more per sample.
+    private func decode(index: Int, rect: RasterWindow) throws -> UnsafeRawPointer {
+        if index == cachedBlock, let blockBuffer { return UnsafeRawPointer(unpackBuffer ?? blockBuffer) }
+        cachedBlock = -1
+        diagnostics.pointee.error_count = 0
+        let rows = min(rect.height, info.height - rect.y)
+        switch decodeMode {
+        case .direct:
+            let size = info.layout.isTiled ? TIFFTileSize64(tif) : TIFFStripSize64(tif)
+            guard size > 0, size <= UInt64(RasterReader.maxBlockBytes) else {
+                throw problem("block \(index) would need \(size) bytes to decode")
+            }
+            let buffer = ensureBlockBuffer(Int(size))
+            let got = info.layout.isTiled
+                ? TIFFReadEncodedTile(tif, UInt32(index), buffer, tmsize_t(size))
+                : TIFFReadEncodedStrip(tif, UInt32(index), buffer, tmsize_t(size))
+            if got < 0 { throw problem("cannot decode \(info.layout.isTiled ? "tile" : "strip") \(index)") }
+            if storedBitsPerSample < 8 {
+                unpack(buffer, width: rect.width, rows: rows)
+            }
+        case .rgba:
+            let pixels = rect.width * rect.height
+            guard Int64(pixels) * 4 * 2 <= RasterReader.maxBlockBytes else {
+                throw problem("block \(index) is too large to convert to RGBA")
+            }
+            if rgbaBuffer == nil || rgbaCapacity < pixels {
+                rgbaBuffer?.deallocate()
+                rgbaBuffer = .allocate(capacity: pixels)
+                rgbaCapacity = pixels
+            }
+            let rgba = rgbaBuffer!
+            let ok = info.layout.isTiled
+                ? TIFFReadRGBATile(tif, UInt32(rect.x), UInt32(rect.y), rgba)
+                : TIFFReadRGBAStrip(tif, UInt32(rect.y), rgba)
+            if ok == 0 { throw problem("cannot decode block \(index) through the RGBA interface") }
+            // The RGBA interface returns rows bottom-up: block row i sits at raster row (n - 1 - i), where n
+            // is the tile height for tiles and the rows actually read for strips.
+            let n = info.layout.isTiled ? rect.height : rows
+            let bands = info.bandCount
+            let buffer = ensureBlockBuffer(pixels * bands).assumingMemoryBound(to: UInt8.self)
+            for i in 0..<rows {
+                let srcRow = rgba + (n - 1 - i) * rect.width
+                let dstRow = buffer + i * rect.width * bands
+                for x in 0..<rect.width {
+                    let v = srcRow[x]
+                    for b in 0..<bands { dstRow[x * bands + b] = UInt8(truncatingIfNeeded: v >> (8 * UInt32(b))) }
+                }
+            }
+            unpackBuffer?.deallocate()
+            unpackBuffer = nil
+        }
+        cachedBlock = index
+        return UnsafeRawPointer(unpackBuffer ?? blockBuffer!)
+    }
+
+    private func ensureBlockBuffer(_ bytes: Int) -> UnsafeMutableRawPointer {
+        if let blockBuffer, blockBufferBytes >= bytes { return blockBuffer }
+        blockBuffer?.deallocate()
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 1), alignment: 64)
+        blockBuffer = buffer
+        blockBufferBytes = bytes
+        return buffer
+    }
+
+    /// Expands 1, 2 or 4-bit samples (rows padded to whole bytes) to one byte per sample.
+    private func unpack(_ packed: UnsafeMutableRawPointer, width: Int, rows: Int) {
+        let bits = storedBitsPerSample
+        let samplesPerRow = width * samplesPerBlockPixel
+        let packedRowBytes = (samplesPerRow * bits + 7) / 8
+        unpackBuffer?.deallocate()
+        let out = UnsafeMutablePointer<UInt8>.allocate(capacity: max(samplesPerRow * rows, 1))
+        let src = packed.assumingMemoryBound(to: UInt8.self)
+        let mask = UInt8((1 << bits) - 1)
+        for r in 0..<rows {
+            let row = src + r * packedRowBytes
+            for i in 0..<samplesPerRow {
+                let bit = i * bits
+                let shift = 8 - bits - (bit & 7)
+                out[r * samplesPerRow + i] = (row[bit >> 3] >> UInt8(shift)) & mask
+            }
+        }
+        unpackBuffer = UnsafeMutableRawPointer(out)
+    }
+
+    private func problem(_ what: String) -> RasterError {
+        let detail = RasterReader.message(diagnostics).map { ": \($0)" } ?? ""
+        return RasterError(path: info.path, problem: what + detail)
+    }
+
+    static func message(_ diag: UnsafeMutablePointer<tr_diagnostics>) -> String? {
+        guard diag.pointee.error_count > 0 else { return nil }
+        return withUnsafeBytes(of: &diag.pointee.first_error) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+}
+
+/// Pixels read in a file's own sample type, band after band, native-endian.
+public struct RasterData: Sendable {
+    public let sampleType: SampleType
+    public let window: RasterWindow
+    public let bandCount: Int
+    public let bytes: [UInt8]
+
+    /// One sample as a Double, for tests and reports (not for hot loops).
+    public func value(band: Int, x: Int, y: Int) -> Double {
+        let i = (band * window.height + y) * window.width + x
+        return bytes.withUnsafeBytes { raw -> Double in
+            switch sampleType {
+            case .uint8: return Double(raw.load(fromByteOffset: i, as: UInt8.self))
+            case .int8: return Double(raw.load(fromByteOffset: i, as: Int8.self))
+            case .uint16: return Double(raw.load(fromByteOffset: i * 2, as: UInt16.self))
+            case .int16: return Double(raw.load(fromByteOffset: i * 2, as: Int16.self))
+            case .uint32: return Double(raw.load(fromByteOffset: i * 4, as: UInt32.self))
+            case .int32: return Double(raw.load(fromByteOffset: i * 4, as: Int32.self))
+            case .float32: return Double(raw.load(fromByteOffset: i * 4, as: Float.self))
+            case .float64: return raw.load(fromByteOffset: i * 8, as: Double.self)
+            }
+        }
+    }
+}

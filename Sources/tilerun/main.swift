@@ -1,0 +1,48 @@
+import Foundation
+import TileRun
+
+let usage = """
+    tilerun — GeoTIFF scenes in, georeferenced segmentation maps out.
+
+    Usage:
+      \(InspectCommand.usage)
+      tilerun bench-read FILE [--window N] [--repeat N] [--json]
+      tilerun --version
+
+    Exit codes: 0 success, 1 some input failed, 2 usage or configuration error.
+    """
+
+/// Runs the command named by the first argument and returns the process exit code.
+func runCommand(_ words: [String]) -> Int32 {
+    guard let command = words.first else {
+        print(usage)
+        return 2
+    }
+    let rest = Array(words.dropFirst())
+    do {
+        switch command {
+        case "inspect": return try InspectCommand.run(rest)
+        case "bench-read": return try BenchReadCommand.run(rest)
+        case "--version", "version":
+            print("tilerun \(TileRunVersion.string)")
+            return 0
+        case "--help", "-h", "help":
+            print(usage)
+            return 0
+        default:
+            throw UsageError("unknown command '\(command)'")
+        }
+    } catch let error as UsageError {
+        Console.error(error.description)
+        Console.error("see 'tilerun --help'")
+        return 2
+    } catch let error as RasterError {
+        Console.error(error.description)
+        return 1
+    } catch {
+        Console.error("\(error)")
+        return 1
+    }
+}
+
+exit(runCommand(Array(CommandLine.arguments.dropFirst())))

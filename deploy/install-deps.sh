@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the system packages tilerun needs, only those that are missing (Debian/Ubuntu, apt-get).
+#   deploy/install-deps.sh          build and run dependencies
+#   deploy/install-deps.sh --test   also the test references (GDAL tools, Python tifffile/imagecodecs)
+set -euo pipefail
+
+packages=(libtiff-dev libgeotiff-dev pkg-config)
+if [[ "${1:-}" == "--test" ]]; then
+    packages+=(gdal-bin python3-gdal python3 python3-pip)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+    echo "tilerun: installing system packages: ${missing[*]}"
+    sudo=""
+    [[ $(id -u) -ne 0 ]] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ "${1:-}" == "--test" ]]; then
+    # Independent decoders for the corpus tests (test-time only, never used by tilerun itself).
+    if ! python3 -c 'import tifffile, imagecodecs, numpy' 2>/dev/null; then
+        echo "tilerun: installing Python test references: tifffile imagecodecs numpy"
+        python3 -m pip install -q --disable-pip-version-check tifffile imagecodecs numpy 2>&1 \
+            | grep -v -i "running pip as the 'root' user" || true
+    fi
+fi
