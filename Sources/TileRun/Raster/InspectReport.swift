@@ -85,7 +85,7 @@ public struct InspectReport: Codable, Sendable {
     public var text: String {
         var lines = [path]
         lines.append("  Size: \(width) x \(height), \(bandCount) band\(bandCount == 1 ? "" : "s"), \(dataType)"
-                     + (bitsPerSample < 8 ? " (\(bitsPerSample)-bit)" : ""))
+                     + (bitsPerSample != storedBitsOfType ? " (stored as \(bitsPerSample)-bit)" : ""))
         lines.append("  Layout: \(layout) \(blockWidth)x\(blockHeight), \(planar), compression \(compression)"
                      + (predictor > 1 ? ", predictor \(predictor)" : ""))
         lines.append("  Photometric: \(photometric); \(byteOrder)\(bigTIFF ? "; BigTIFF" : "")")
@@ -120,6 +120,8 @@ public struct InspectReport: Codable, Sendable {
         }
         return lines.joined(separator: "\n")
     }
+
+    private var storedBitsOfType: Int { (SampleType(rawValue: dataType)?.byteSize ?? 1) * 8 }
 
     static func format(_ v: Double) -> String {
         if v == v.rounded(), abs(v) < 1e15 { return String(format: "%.1f", v) }

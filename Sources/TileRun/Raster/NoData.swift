@@ -46,6 +46,17 @@ public struct NoData: Equatable, Sendable, Codable {
         return type.valueRange.contains(value) ? nil : "nodata \(text) is outside the range of \(type.rawValue)"
     }
 
+    /// The same nodata value held at the precision of `type`, as samples of that type compare with it.
+    public func rounded(to type: SampleType) -> NoData {
+        guard type == .float32, value.isFinite else { return self }
+        return NoData(text: text, value: Double(Float(value)))
+    }
+
+    private init(text: String, value: Double) {
+        self.text = text
+        self.value = value
+    }
+
     /// True when `sample` is this nodata value (NaN matches NaN).
     @inline(__always)
     public func matches(_ sample: Double) -> Bool {

@@ -41,12 +41,12 @@ extension RasterReader {
         var info: RasterInfo
         var mode: DecodeModeTag
         var samplesPerBlockPixel: Int
-        var storedBits: Int
+        var storedEncoding: StoredEncoding
     }
 
     /// Walks every IFD after the first to find overviews and masks, then returns to the first.
     /// libtiff detects IFD loops; a broken later IFD costs its overview, not the image.
-    static func scanDirectories(_ tif: OpaquePointer, diag: UnsafeMutablePointer<tr_diagnostics>,
+    static func scanDirectories(_ tif: OpaquePointer, path: String, diag: UnsafeMutablePointer<tr_diagnostics>,
                                 fail: (String) -> RasterError) throws -> ScannedDirectories {
         var scanned = ScannedDirectories()
         var count = 0
@@ -65,7 +65,7 @@ extension RasterReader {
         }
         diag.pointee = tr_diagnostics()
         guard TIFFSetDirectory(tif, 0) != 0 else {
-            throw fail(message(diag) ?? "cannot read the first image directory")
+            throw fail(message(diag, path: path) ?? "cannot read the first image directory")
         }
         return scanned
     }
@@ -112,11 +112,11 @@ extension RasterReader {
             layout = .strips(rowsPerStrip: rps <= 0 || rps > height ? height : rps)
         }
 
-        // Encodings that only libtiff's RGBA interface turns into plain samples.
+        // Encodings that only libtiff's RGBA interface turns into plain samples. (LogL/LogLuv read directly:
+        // libtiff's SGILog codec serves them as the declared 16-bit integers or 32-bit floats, as in GDAL.)
         let isOldJPEG = compression == 6
         let isRawYCbCr = photometric == 6 && compression != 7
         let isLab = [8, 9, 10].contains(photometric)
-        let isLogLuv = photometric == 32844 || photometric == 32845
         var extraCount: UInt16 = 0
         var extraKinds: UnsafePointer<UInt16>?
         _ = tr_get_extrasamples(tif, &extraCount, &extraKinds)
@@ -125,8 +125,9 @@ extension RasterReader {
         var bandCount = spp
         var sampleType: SampleType
         var storedBits = Int(bits)
+        var storedEncoding = StoredEncoding.native
         var samplesPerBlockPixel = planarCode == 2 ? 1 : spp
-        if isOldJPEG || isRawYCbCr || isLab || isLogLuv {
+        if isOldJPEG || isRawYCbCr || isLab {
             var why = [CChar](repeating: 0, count: 1024)
             guard TIFFRGBAImageOK(tif, &why) != 0 else {
                 throw fail("cannot convert \(photometricName(photometric)) \(compressionName(compression)) data: "
@@ -139,15 +140,18 @@ extension RasterReader {
             samplesPerBlockPixel = bandCount
             notes.append("\(photometricName(photometric)) \(compressionName(compression)) data converted to \(bandCount == 4 ? "RGBA" : "RGB")")
         } else {
-            guard let type = SampleType(sampleFormat: format, bitsPerSample: bits),
-                  [1, 2, 4].contains(bits) ? format == 1 || format == 4 : true else {
+            let unsigned = format == 1 || format == 4
+            if let type = SampleType(sampleFormat: format, bitsPerSample: bits), ![1, 2, 4].contains(bits) {
+                sampleType = type
+            } else if unsigned, bits >= 1, bits <= 32 {
+                sampleType = bits <= 8 ? .uint8 : (bits <= 16 ? .uint16 : .uint32)
+                storedEncoding = .packedBits(Int(bits))
+            } else if format == 3, bits == 16 {
+                sampleType = .float32
+                storedEncoding = .float16
+            } else {
                 throw fail("unsupported sample layout: \(bits)-bit \(sampleFormatName(format)) samples")
             }
-            if [1, 2, 4].contains(bits), planarCode == 2 || spp > 1 {
-                // Sub-byte multi-band data is rare enough that unpacking per plane is not worth the code.
-                if planarCode == 2 { throw fail("unsupported sample layout: \(bits)-bit planar-separate samples") }
-            }
-            sampleType = type
             mode = .direct
             if compression == 7 && photometric == 6 {
                 // JPEG-compressed YCbCr: let libjpeg convert to RGB while decoding.
@@ -196,7 +200,7 @@ extension RasterReader {
                 if let problem = parsed.problem(for: sampleType) {
                     notes.append("\(problem): ignored")
                 } else {
-                    noData = parsed
+                    noData = parsed.rounded(to: sampleType)
                 }
             } else {
                 notes.append("GDAL_NODATA \"\(raw)\" is not a number: ignored")
@@ -211,7 +215,8 @@ extension RasterReader {
             isBigTIFF: TIFFIsBigTIFF(tif) != 0, overviews: scanned.overviews, hasInternalMask: scanned.hasMask,
             alphaBand: alphaBand, colorMap: colorMap, geo: geo, noData: noData, notes: notes)
         diag.pointee = tr_diagnostics()
-        return Description(info: info, mode: mode, samplesPerBlockPixel: samplesPerBlockPixel, storedBits: storedBits)
+        return Description(info: info, mode: mode, samplesPerBlockPixel: samplesPerBlockPixel,
+                           storedEncoding: storedEncoding)
     }
 
     static func readGeoReference(_ tif: OpaquePointer) -> GeoReference? {

@@ -23,7 +23,7 @@ public final class RasterReader: @unchecked Sendable {
     private let lock = NSLock()
     private let decodeMode: DecodeMode
     private let samplesPerBlockPixel: Int
-    private let storedBitsPerSample: Int
+    private let storedEncoding: StoredEncoding
     private var blockBuffer: UnsafeMutableRawPointer?
     private var blockBufferBytes = 0
     private var unpackBuffer: UnsafeMutableRawPointer?
@@ -35,6 +35,16 @@ public final class RasterReader: @unchecked Sendable {
     private var cachedBlockRows = 0
 
     typealias DecodeModeTag = DecodeMode
+
+    /// How decoded samples differ from the type the reader serves.
+    enum StoredEncoding {
+        /// As served: 8, 16, 32 or 64-bit samples.
+        case native
+        /// Unsigned integers of this many bits (1–32, not 8/16/32), bit-packed.
+        case packedBits(Int)
+        /// IEEE half precision, served as float32.
+        case float16
+    }
 
     enum DecodeMode {
         /// libtiff's encoded-block reads; samples as stored.
@@ -59,17 +69,17 @@ public final class RasterReader: @unchecked Sendable {
             throw fail("is a directory, not a TIFF file")
         }
         guard let handle = tr_open(path, "r", diag, RasterReader.maxBlockBytes) else {
-            let message = RasterReader.message(diag) ?? "not a readable TIFF file"
+            let message = RasterReader.message(diag, path: path) ?? "not a readable TIFF file"
             diag.deallocate()
             throw fail(message)
         }
         do {
-            let scanned = try RasterReader.scanDirectories(handle, diag: diag, fail: fail)
+            let scanned = try RasterReader.scanDirectories(handle, path: path, diag: diag, fail: fail)
             let built = try RasterReader.describe(handle, path: path, diag: diag, scanned: scanned, fail: fail)
             info = built.info
             decodeMode = built.mode
             samplesPerBlockPixel = built.samplesPerBlockPixel
-            storedBitsPerSample = built.storedBits
+            storedEncoding = built.storedEncoding
         } catch {
             TIFFClose(handle)
             diag.deallocate()
@@ -306,9 +316,15 @@ public final class RasterReader: @unchecked Sendable {
             let got = info.layout.isTiled
                 ? TIFFReadEncodedTile(tif, UInt32(index), buffer, tmsize_t(size))
                 : TIFFReadEncodedStrip(tif, UInt32(index), buffer, tmsize_t(size))
-            if got < 0 { throw problem("cannot decode \(info.layout.isTiled ? "tile" : "strip") \(index)") }
-            if storedBitsPerSample < 8 {
-                unpack(buffer, width: rect.width, rows: rows)
+            // libtiff reports some corrupt data (bad fax code words, short LZW streams) as errors yet still
+            // returns a block; a block decoded with errors is not data to trust.
+            if got < 0 || diagnostics.pointee.error_count > 0 {
+                throw problem("cannot decode \(info.layout.isTiled ? "tile" : "strip") \(index) (corrupt or truncated data)")
+            }
+            switch storedEncoding {
+            case .native: break
+            case .packedBits(let bits): unpack(buffer, bits: bits, width: rect.width, rows: rows)
+            case .float16: widenFloat16(buffer, count: rect.width * samplesPerBlockPixel * rows)
             }
         case .rgba:
             let pixels = rect.width * rect.height
@@ -354,36 +370,61 @@ public final class RasterReader: @unchecked Sendable {
         return buffer
     }
 
-    /// Expands 1, 2 or 4-bit samples (rows padded to whole bytes) to one byte per sample.
-    private func unpack(_ packed: UnsafeMutableRawPointer, width: Int, rows: Int) {
-        let bits = storedBitsPerSample
+    /// Expands samples of any width from 1 to 32 bits, packed most significant bit first with rows padded
+    /// to whole bytes, to one `info.sampleType` element each.
+    private func unpack(_ packed: UnsafeMutableRawPointer, bits: Int, width: Int, rows: Int) {
         let samplesPerRow = width * samplesPerBlockPixel
         let packedRowBytes = (samplesPerRow * bits + 7) / 8
-        unpackBuffer?.deallocate()
-        let out = UnsafeMutablePointer<UInt8>.allocate(capacity: max(samplesPerRow * rows, 1))
         let src = packed.assumingMemoryBound(to: UInt8.self)
-        let mask = UInt8((1 << bits) - 1)
-        for r in 0..<rows {
-            let row = src + r * packedRowBytes
-            for i in 0..<samplesPerRow {
-                let bit = i * bits
-                let shift = 8 - bits - (bit & 7)
-                out[r * samplesPerRow + i] = (row[bit >> 3] >> UInt8(shift)) & mask
+        let count = max(samplesPerRow * rows, 1)
+        let mask = UInt64((1 << bits) - 1)
+        func expand<T: FixedWidthInteger>(_: T.Type) -> UnsafeMutableRawPointer {
+            let out = UnsafeMutablePointer<T>.allocate(capacity: count)
+            for r in 0..<rows {
+                let row = src + r * packedRowBytes
+                for i in 0..<samplesPerRow {
+                    let bit = i * bits
+                    // Gather the (at most 5) bytes that hold this sample, then shift it out.
+                    let first = bit >> 3
+                    let last = (bit + bits - 1) >> 3
+                    var window: UInt64 = 0
+                    for b in first...last { window = window << 8 | UInt64(row[b]) }
+                    let shift = UInt64((last + 1) * 8 - bit - bits)
+                    out[r * samplesPerRow + i] = T(truncatingIfNeeded: (window >> shift) & mask)
+                }
             }
+            return UnsafeMutableRawPointer(out)
         }
+        unpackBuffer?.deallocate()
+        switch info.sampleType.byteSize {
+        case 1: unpackBuffer = expand(UInt8.self)
+        case 2: unpackBuffer = expand(UInt16.self)
+        default: unpackBuffer = expand(UInt32.self)
+        }
+    }
+
+    /// Converts IEEE half-precision samples (which libtiff passes through undecoded) to float32.
+    private func widenFloat16(_ buffer: UnsafeMutableRawPointer, count: Int) {
+        let src = buffer.assumingMemoryBound(to: UInt16.self)
+        let out = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+        for i in 0..<count { out[i] = Float(Float16(bitPattern: src[i])) }
+        unpackBuffer?.deallocate()
         unpackBuffer = UnsafeMutableRawPointer(out)
     }
 
     private func problem(_ what: String) -> RasterError {
-        let detail = RasterReader.message(diagnostics).map { ": \($0)" } ?? ""
+        let detail = RasterReader.message(diagnostics, path: info.path).map { ": \($0)" } ?? ""
         return RasterError(path: info.path, problem: what + detail)
     }
 
-    static func message(_ diag: UnsafeMutablePointer<tr_diagnostics>) -> String? {
+    /// libtiff's first error for this handle, without the file name it sometimes puts in front.
+    static func message(_ diag: UnsafeMutablePointer<tr_diagnostics>, path: String) -> String? {
         guard diag.pointee.error_count > 0 else { return nil }
-        return withUnsafeBytes(of: &diag.pointee.first_error) { raw in
+        var text = withUnsafeBytes(of: &diag.pointee.first_error) { raw in
             String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
         }
+        if text.hasPrefix(path + ": ") { text.removeFirst(path.count + 2) }
+        return text
     }
 }
 
