@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# The test command: installs what is missing, builds, runs the corpus check and the unit tests.
+# The test command: installs what is missing, builds, checks the real-world TIFF corpus with the
+# release binary (the one users run), then runs the unit and integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 deploy/install-deps.sh --test
-swift build
-python3 Tests/corpus/check_corpus.py --tilerun .build/debug/tilerun
-swift test
+swift build -c release --product tilerun
+python3 Tests/corpus/check_corpus.py --tilerun .build/release/tilerun
+swift build --build-tests
+swift test --skip-build

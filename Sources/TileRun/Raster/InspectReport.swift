@@ -125,6 +125,6 @@ public struct InspectReport: Codable, Sendable {
 
     static func format(_ v: Double) -> String {
         if v == v.rounded(), abs(v) < 1e15 { return String(format: "%.1f", v) }
-        return String(format: "%.10g", v)
+        return String(format: "%.15g", v)
     }
 }

@@ -114,14 +114,17 @@ public final class RasterReader: @unchecked Sendable {
     public func readNative(_ window: RasterWindow, bands: [Int]? = nil) throws -> RasterData {
         let bandList = try resolve(bands)
         let count = try checkedCount(window, bands: bandList.count, elementSize: info.sampleType.byteSize)
-        var bytes = [UInt8](repeating: 0, count: count * info.sampleType.byteSize)
-        try bytes.withUnsafeMutableBytes { raw in
+        // readBlocks writes every sample of the window (data or fill) or throws, so zero-filling first
+        // would only be a second pass over the whole output.
+        let bytes = try [UInt8](unsafeUninitializedCapacity: count * info.sampleType.byteSize) { buffer, initialized in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
             switch info.sampleType.byteSize {
             case 1: try readNativeCarrier(UInt8.self, window, bandList, raw)
             case 2: try readNativeCarrier(UInt16.self, window, bandList, raw)
             case 4: try readNativeCarrier(UInt32.self, window, bandList, raw)
             default: try readNativeCarrier(UInt64.self, window, bandList, raw)
             }
+            initialized = buffer.count
         }
         return RasterData(sampleType: info.sampleType, window: window, bandCount: bandList.count, bytes: bytes)
     }
@@ -258,6 +261,9 @@ public final class RasterReader: @unchecked Sendable {
         let planeSize = window.width * window.height
         let separate = info.planar == .separate && decodeMode == .direct
         let planes: [Int] = separate ? Array(Set(bands)).sorted() : [0]
+        // 8-bit RGB read whole in the native type (UInt8 out comes only from readNative, which copies as is).
+        let rgb8 = S.self == UInt8.self && D.self == UInt8.self && !separate && samplesPerBlockPixel == 3
+            && bands == [0, 1, 2]
         var failure: RasterError?
         for plane in planes {
             forEachBlock(in: window, plane: plane) { index, rect in
@@ -273,30 +279,83 @@ public final class RasterReader: @unchecked Sendable {
                     return
                 }
                 let block: UnsafeRawPointer
-                do { block = try decode(index: index, rect: rect) } catch let e as RasterError {
-                    failure = e
+                do { block = try decode(index: index, rect: rect) } catch {
+                    // A skipped block would leave its samples unwritten, so any error fails the read.
+                    failure = error as? RasterError ?? problem("cannot decode block \(index): \(error)")
                     return
-                } catch { return }
+                }
                 let pixelStride = separate ? 1 : samplesPerBlockPixel
                 let rowStride = rect.width * pixelStride
                 let src = block.assumingMemoryBound(to: S.self)
+                if rgb8 {
+                    RasterReader.deinterleave3(
+                        UnsafeRawPointer(src + (overlap.y - rect.y) * rowStride + (overlap.x - rect.x) * 3), rowStride,
+                        UnsafeMutableRawPointer(out + (overlap.y - window.y) * window.width + (overlap.x - window.x)),
+                        window.width, planeStride: planeSize, overlap)
+                    return
+                }
                 for (j, band) in outputBands {
                     let bandOffset = separate ? 0 : band
-                    for r in overlap.y..<overlap.maxY {
-                        var s = src + (r - rect.y) * rowStride + (overlap.x - rect.x) * pixelStride + bandOffset
-                        let dst = out + j * planeSize + (r - window.y) * window.width + (overlap.x - window.x)
-                        if pixelStride == 1 {
-                            for i in 0..<overlap.width { dst[i] = convert(s[i]) }
-                        } else {
-                            for i in 0..<overlap.width {
-                                dst[i] = convert(s.pointee)
-                                s += pixelStride
-                            }
-                        }
+                    let s = src + (overlap.y - rect.y) * rowStride + (overlap.x - rect.x) * pixelStride + bandOffset
+                    let dst = out + j * planeSize + (overlap.y - window.y) * window.width + (overlap.x - window.x)
+                    // A constant pixel stride lets the compiler vectorize the gather of one band out of
+                    // interleaved pixels; a stride known only at run time leaves a byte-at-a-time loop.
+                    switch pixelStride {
+                    case 1: copyRows(s, rowStride, dst, window.width, overlap, pixelStride: 1, convert)
+                    case 2: copyRows(s, rowStride, dst, window.width, overlap, pixelStride: 2, convert)
+                    case 3: copyRows(s, rowStride, dst, window.width, overlap, pixelStride: 3, convert)
+                    case 4: copyRows(s, rowStride, dst, window.width, overlap, pixelStride: 4, convert)
+                    default: copyRows(s, rowStride, dst, window.width, overlap, pixelStride: pixelStride, convert)
                     }
                 }
             }
             if let failure { throw failure }
+        }
+    }
+
+    /// Copies `area.height` rows of `area.width` samples, one every `pixelStride` in the source, converting each.
+    @inline(__always)
+    private func copyRows<S, D>(_ src: UnsafePointer<S>, _ srcRowStride: Int, _ dst: UnsafeMutablePointer<D>,
+                                _ dstRowStride: Int, _ area: RasterWindow, pixelStride: Int, _ convert: (S) -> D) {
+        for r in 0..<area.height {
+            let s = src + r * srcRowStride
+            let d = dst + r * dstRowStride
+            for i in 0..<area.width { d[i] = convert(s[i &* pixelStride]) }
+        }
+    }
+
+    /// Splits rows of 8-bit pixel-interleaved triples into three planes `planeStride` bytes apart, 16 pixels
+    /// at a time: one pass over the block rather than one per band, with no strided scalar tail.
+    private static func deinterleave3(_ src: UnsafeRawPointer, _ srcRowStride: Int, _ dst: UnsafeMutableRawPointer,
+                                      _ dstRowStride: Int, planeStride: Int, _ area: RasterWindow) {
+        typealias V = SIMD16<UInt8>
+        // Four rounds of interleaving low halves (the SSE2 deinterleave idiom) turn 48 bytes of triples into
+        // 16 firsts, 16 seconds and 16 thirds; the compiler folds the rounds into a few shuffles per vector.
+        @inline(__always) func zipLow(_ a: V, _ b: V) -> V {
+            V(a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3], a[4], b[4], a[5], b[5], a[6], b[6], a[7], b[7])
+        }
+        @inline(__always) func high(_ a: V) -> V { V(lowHalf: a.highHalf, highHalf: a.highHalf) }
+        for r in 0..<area.height {
+            let s = src + r * srcRowStride
+            let d = dst + r * dstRowStride
+            var i = 0
+            while i + 16 <= area.width {
+                var x = s.loadUnaligned(fromByteOffset: 3 &* i, as: V.self)
+                var y = s.loadUnaligned(fromByteOffset: 3 &* i &+ 16, as: V.self)
+                var z = s.loadUnaligned(fromByteOffset: 3 &* i &+ 32, as: V.self)
+                for _ in 0..<4 { (x, y, z) = (zipLow(x, high(y)), zipLow(high(x), z), zipLow(y, high(z))) }
+                d.storeBytes(of: x, toByteOffset: i, as: V.self)
+                d.storeBytes(of: y, toByteOffset: planeStride &+ i, as: V.self)
+                d.storeBytes(of: z, toByteOffset: 2 &* planeStride &+ i, as: V.self)
+                i &+= 16
+            }
+            let s8 = s.assumingMemoryBound(to: UInt8.self), d8 = d.assumingMemoryBound(to: UInt8.self)
+            while i < area.width {
+                d8[i] = s8[3 * i]
+                d8[planeStride + i] = s8[3 * i + 1]
+                d8[2 * planeStride + i] = s8[3 * i + 2]
+                i += 1
+            }
         }
     }
 
