@@ -8,4 +8,4 @@ deploy/install-deps.sh --test
 swift build -c release --product tilerun
 python3 Tests/corpus/check_corpus.py --tilerun .build/release/tilerun
 swift build --build-tests
-swift test --skip-build
+swift test --skip-build --disable-swift-testing

@@ -7,6 +7,7 @@ let usage = """
     Usage:
       \(InspectCommand.usage)
       tilerun bench-read FILE [--window N] [--repeat N] [--json]
+      \(SampleSceneCommand.usage)
       tilerun --version
 
     Exit codes: 0 success, 1 some input failed, 2 usage or configuration error.
@@ -23,6 +24,7 @@ func runCommand(_ words: [String]) -> Int32 {
         switch command {
         case "inspect": return try InspectCommand.run(rest)
         case "bench-read": return try BenchReadCommand.run(rest)
+        case "sample-scene": return try SampleSceneCommand.run(rest)
         case "--version", "version":
             print("tilerun \(TileRunVersion.string)")
             return 0

@@ -261,9 +261,6 @@ public final class RasterReader: @unchecked Sendable {
         let planeSize = window.width * window.height
         let separate = info.planar == .separate && decodeMode == .direct
         let planes: [Int] = separate ? Array(Set(bands)).sorted() : [0]
-        // 8-bit RGB read whole in the native type (UInt8 out comes only from readNative, which copies as is).
-        let rgb8 = S.self == UInt8.self && D.self == UInt8.self && !separate && samplesPerBlockPixel == 3
-            && bands == [0, 1, 2]
         var failure: RasterError?
         for plane in planes {
             forEachBlock(in: window, plane: plane) { index, rect in
@@ -287,13 +284,6 @@ public final class RasterReader: @unchecked Sendable {
                 let pixelStride = separate ? 1 : samplesPerBlockPixel
                 let rowStride = rect.width * pixelStride
                 let src = block.assumingMemoryBound(to: S.self)
-                if rgb8 {
-                    RasterReader.deinterleave3(
-                        UnsafeRawPointer(src + (overlap.y - rect.y) * rowStride + (overlap.x - rect.x) * 3), rowStride,
-                        UnsafeMutableRawPointer(out + (overlap.y - window.y) * window.width + (overlap.x - window.x)),
-                        window.width, planeStride: planeSize, overlap)
-                    return
-                }
                 for (j, band) in outputBands {
                     let bandOffset = separate ? 0 : band
                     let s = src + (overlap.y - rect.y) * rowStride + (overlap.x - rect.x) * pixelStride + bandOffset
@@ -321,41 +311,6 @@ public final class RasterReader: @unchecked Sendable {
             let s = src + r * srcRowStride
             let d = dst + r * dstRowStride
             for i in 0..<area.width { d[i] = convert(s[i &* pixelStride]) }
-        }
-    }
-
-    /// Splits rows of 8-bit pixel-interleaved triples into three planes `planeStride` bytes apart, 16 pixels
-    /// at a time: one pass over the block rather than one per band, with no strided scalar tail.
-    private static func deinterleave3(_ src: UnsafeRawPointer, _ srcRowStride: Int, _ dst: UnsafeMutableRawPointer,
-                                      _ dstRowStride: Int, planeStride: Int, _ area: RasterWindow) {
-        typealias V = SIMD16<UInt8>
-        // Four rounds of interleaving low halves (the SSE2 deinterleave idiom) turn 48 bytes of triples into
-        // 16 firsts, 16 seconds and 16 thirds; the compiler folds the rounds into a few shuffles per vector.
-        @inline(__always) func zipLow(_ a: V, _ b: V) -> V {
-            V(a[0], b[0], a[1], b[1], a[2], b[2], a[3], b[3], a[4], b[4], a[5], b[5], a[6], b[6], a[7], b[7])
-        }
-        @inline(__always) func high(_ a: V) -> V { V(lowHalf: a.highHalf, highHalf: a.highHalf) }
-        for r in 0..<area.height {
-            let s = src + r * srcRowStride
-            let d = dst + r * dstRowStride
-            var i = 0
-            while i + 16 <= area.width {
-                var x = s.loadUnaligned(fromByteOffset: 3 &* i, as: V.self)
-                var y = s.loadUnaligned(fromByteOffset: 3 &* i &+ 16, as: V.self)
-                var z = s.loadUnaligned(fromByteOffset: 3 &* i &+ 32, as: V.self)
-                for _ in 0..<4 { (x, y, z) = (zipLow(x, high(y)), zipLow(high(x), z), zipLow(y, high(z))) }
-                d.storeBytes(of: x, toByteOffset: i, as: V.self)
-                d.storeBytes(of: y, toByteOffset: planeStride &+ i, as: V.self)
-                d.storeBytes(of: z, toByteOffset: 2 &* planeStride &+ i, as: V.self)
-                i &+= 16
-            }
-            let s8 = s.assumingMemoryBound(to: UInt8.self), d8 = d.assumingMemoryBound(to: UInt8.self)
-            while i < area.width {
-                d8[i] = s8[3 * i]
-                d8[planeStride + i] = s8[3 * i + 1]
-                d8[2 * planeStride + i] = s8[3 * i + 2]
-                i += 1
-            }
         }
     }
 
