@@ -1,6 +1,14 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// The CPU kernels need AVX2 + FMA code generation: Swift's default x86-64 target has neither, and without
+// them every fused multiply-add becomes a library call (see TileRunKernels). Guarded so arm64 still builds.
+#if arch(x86_64)
+let kernelCPUFlags = ["-target-cpu", "haswell"]
+#else
+let kernelCPUFlags: [String] = []
+#endif
+
 // tilerun: GeoTIFF scenes in, georeferenced segmentation maps out.
 // No third-party Swift packages: the C libraries come from Debian (see deploy/install-deps.sh).
 let package = Package(
@@ -27,15 +35,31 @@ let package = Package(
             cSettings: [.unsafeFlags(["-I/usr/include/geotiff"])],
             linkerSettings: [.linkedLibrary("tiff"), .linkedLibrary("geotiff")]
         ),
+        // CPU convolution and SGEMM kernels for the model runtime; no dependencies.
+        .target(
+            name: "TileRunKernels",
+            swiftSettings: [
+                .unsafeFlags(kernelCPUFlags),
+                .unsafeFlags(["-Ounchecked", "-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+            ]
+        ),
         .target(
             name: "TileRun",
-            dependencies: ["CTIFFBridge", "CLibTIFF", "CGeoTIFF"],
+            dependencies: ["CTIFFBridge", "CLibTIFF", "CGeoTIFF", "TileRunKernels"],
             swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/geotiff"])]
         ),
         .executableTarget(
             name: "tilerun",
             dependencies: ["TileRun"],
             swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/geotiff"])]
+        ),
+        .executableTarget(
+            name: "kernel-bench",
+            dependencies: ["TileRunKernels"]
+        ),
+        .testTarget(
+            name: "TileRunKernelsTests",
+            dependencies: ["TileRunKernels"]
         ),
         .testTarget(
             name: "TileRunTests",

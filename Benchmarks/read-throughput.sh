@@ -8,7 +8,7 @@
 #   SCRATCH     SwiftPM scratch path for the release build (default .build)
 #   BENCH_DIR   where the test file is made once and kept (default ${TMPDIR:-/tmp}/tilerun-bench)
 #   SCENE_DIR   the 1024x1024 RGB scene mosaicked into the file (default ../shared/scenes/joplin-2011)
-#   ROUNDS      interleaved rounds of each tool (default 3); REPEAT: repeats inside each run (default 3)
+#   ROUNDS      interleaved rounds of each tool (default 5); REPEAT: repeats inside each run (default 3)
 #
 # Exits 0 whatever the ratio (a benchmark, not a test); prints whether tilerun reaches 0.9 of C.
 set -euo pipefail
@@ -17,13 +17,16 @@ cd "$(dirname "$0")/.."
 SCRATCH=${SCRATCH:-.build}
 BENCH_DIR=${BENCH_DIR:-${TMPDIR:-/tmp}/tilerun-bench}
 SCENE_DIR=${SCENE_DIR:-../shared/scenes/joplin-2011}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 REPEAT=${REPEAT:-3}
 TARGET=0.9
 FILE=$BENCH_DIR/rgb-8192-tiled256-deflate.tif
 
 echo "== building tilerun (release, scratch $SCRATCH)"
-swift build -c release --scratch-path "$SCRATCH" >/dev/null
+if ! build_log=$(swift build -c release --scratch-path "$SCRATCH" 2>&1); then
+    echo "$build_log" | tail -20 >&2
+    exit 1
+fi
 TILERUN=$(swift build -c release --scratch-path "$SCRATCH" --show-bin-path)/tilerun
 
 echo "== building the C baseline"

@@ -22,10 +22,11 @@ if ((${#missing[@]})); then
 fi
 
 if [[ "${1:-}" == "--test" ]]; then
-    # Independent decoders for the corpus tests (test-time only, never used by tilerun itself).
-    if ! python3 -c 'import tifffile, imagecodecs, numpy' 2>/dev/null; then
-        echo "tilerun: installing Python test references: tifffile imagecodecs numpy"
-        python3 -m pip install -q --disable-pip-version-check tifffile imagecodecs numpy 2>&1 \
+    # Independent references for the tests: decoders for the TIFF corpus, onnx/onnxruntime for the
+    # model runtime (test-time only, never used by tilerun itself).
+    if ! python3 -c 'import tifffile, imagecodecs, numpy, onnx, onnxruntime' 2>/dev/null; then
+        echo "tilerun: installing Python test references: tifffile imagecodecs numpy onnx onnxruntime"
+        python3 -m pip install -q --disable-pip-version-check tifffile imagecodecs numpy onnx onnxruntime 2>&1 \
             | grep -v -i "running pip as the 'root' user" || true
     fi
 fi

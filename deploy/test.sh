@@ -7,5 +7,6 @@ cd "$(dirname "$0")/.."
 deploy/install-deps.sh --test
 swift build -c release --product tilerun
 python3 Tests/corpus/check_corpus.py --tilerun .build/release/tilerun
+Tests/Tools/fetch-onnx-node-tests.sh
 swift build --build-tests
 swift test --skip-build --disable-swift-testing

@@ -8,6 +8,8 @@ let usage = """
       \(InspectCommand.usage)
       tilerun bench-read FILE [--window N] [--repeat N] [--json]
       \(SampleSceneCommand.usage)
+      \(ModelCommand.usage)
+      \(BenchCommand.usage)
       tilerun --version
 
     Exit codes: 0 success, 1 some input failed, 2 usage or configuration error.
@@ -25,6 +27,8 @@ func runCommand(_ words: [String]) -> Int32 {
         case "inspect": return try InspectCommand.run(rest)
         case "bench-read": return try BenchReadCommand.run(rest)
         case "sample-scene": return try SampleSceneCommand.run(rest)
+        case "model": return try ModelCommand.run(rest)
+        case "bench": return try BenchCommand.run(rest)
         case "--version", "version":
             print("tilerun \(TileRunVersion.string)")
             return 0
@@ -39,6 +43,9 @@ func runCommand(_ words: [String]) -> Int32 {
         Console.error("see 'tilerun --help'")
         return 2
     } catch let error as RasterError {
+        Console.error(error.description)
+        return 1
+    } catch let error as ModelError {
         Console.error(error.description)
         return 1
     } catch {

@@ -1,0 +1,202 @@
+import Foundation
+
+/// Resize (opsets 10–19) and Upsample: nearest and (multi)linear interpolation over any axes, with every
+/// coordinate_transformation_mode and nearest_mode the specification defines.
+struct ResizeOperator: Operator {
+    enum Mode: String { case nearest, linear }
+    let node: NodeSpec
+    let mode: Mode
+    let coordinateMode: String
+    let nearestMode: String
+    let extrapolation: Float
+    let excludeOutside: Bool
+    let axes: [Int]?
+    let keepAspect: String
+    let legacyScales: [Float]?
+    let isUpsample: Bool
+    let opset: Int
+
+    init(_ setup: OperatorSetup) throws {
+        node = setup.node
+        opset = setup.opset
+        isUpsample = node.opType == "Upsample"
+        try node.onlyAttributes(["mode", "coordinate_transformation_mode", "nearest_mode", "cubic_coeff_a",
+                                 "exclude_outside", "extrapolation_value", "antialias", "axes",
+                                 "keep_aspect_ratio_policy", "scales"])
+        var m = try node.string("mode", default: "nearest")
+        if m == "bilinear" || m == "trilinear" { m = "linear" }
+        guard let mode = Mode(rawValue: m) else { throw GraphError(node, "mode '\(m)' is not supported (nearest, linear)") }
+        self.mode = mode
+        let defaultCoordinates = (isUpsample || setup.opset < 11) ? "asymmetric" : "half_pixel"
+        coordinateMode = try node.string("coordinate_transformation_mode", default: defaultCoordinates)
+        guard ["half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners", "asymmetric",
+               "tf_crop_and_resize"].contains(coordinateMode) else {
+            throw GraphError(node, "coordinate_transformation_mode '\(coordinateMode)' is not supported")
+        }
+        // Upsample and Resize-10 pick the floor; Resize-11 introduced nearest_mode.
+        nearestMode = try node.string("nearest_mode", default: (isUpsample || setup.opset < 11) ? "floor" : "round_prefer_floor")
+        guard ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"].contains(nearestMode) else {
+            throw GraphError(node, "nearest_mode '\(nearestMode)' is not supported")
+        }
+        extrapolation = try node.float("extrapolation_value", default: 0)
+        excludeOutside = try node.int("exclude_outside", default: 0) != 0
+        guard try node.int("antialias", default: 0) == 0 else { throw GraphError(node, "antialias is not supported") }
+        axes = try node.ints("axes")
+        keepAspect = try node.string("keep_aspect_ratio_policy", default: "stretch")
+        guard ["stretch", "not_larger", "not_smaller"].contains(keepAspect) else {
+            throw GraphError(node, "keep_aspect_ratio_policy '\(keepAspect)' is not supported")
+        }
+        legacyScales = try node.floats("scales")
+    }
+
+    func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
+        let (x, values) = try inputs.floats(0, node)
+        let rank = x.rank
+        // Inputs: Upsample(X, scales); Resize-10(X, scales); Resize-11+(X, roi, scales, sizes).
+        var roi: [Float]?
+        var scalesIn: [Float]?
+        var sizesIn: [Int]?
+        if isUpsample || opset < 11 {
+            scalesIn = legacyScales ?? (inputs.count > 1 ? inputs[1]?.floatValues : nil)
+        } else {
+            if inputs.count > 1, let r = inputs[1], r.count > 0 { roi = r.floatValues }
+            if inputs.count > 2, let s = inputs[2], s.count > 0 { scalesIn = s.floatValues }
+            if inputs.count > 3, let s = inputs[3], s.count > 0 { sizesIn = s.integerValues.map { Int($0) } }
+        }
+        let axisList = try (axes ?? Array(0..<rank)).map { try normalizedAxis($0, rank: rank, node) }
+        var scales = [Float](repeating: 1, count: rank)
+        var outShape = x.shape
+        if let sizesIn {
+            guard sizesIn.count == axisList.count else { throw GraphError(node, "sizes has \(sizesIn.count) values for \(axisList.count) axes") }
+            var sizes = sizesIn
+            if keepAspect != "stretch" {
+                let ratios = axisList.enumerated().map { Float(sizes[$0.offset]) / Float(x.shape[$0.element]) }
+                let r = keepAspect == "not_larger" ? ratios.min()! : ratios.max()!
+                sizes = axisList.map { Int((Float(x.shape[$0]) * r).rounded(.toNearestOrEven)) }
+                for (i, a) in axisList.enumerated() { scales[a] = r; outShape[a] = sizes[i] }
+            } else {
+                for (i, a) in axisList.enumerated() { outShape[a] = sizes[i]; scales[a] = Float(sizes[i]) / Float(x.shape[a]) }
+            }
+        } else if let scalesIn {
+            guard scalesIn.count == axisList.count else { throw GraphError(node, "scales has \(scalesIn.count) values for \(axisList.count) axes") }
+            for (i, a) in axisList.enumerated() {
+                guard scalesIn[i] > 0 else { throw GraphError(node, "scale \(scalesIn[i]) must be positive") }
+                scales[a] = scalesIn[i]
+                outShape[a] = Int((Float(x.shape[a]) * scalesIn[i]).rounded(.down))
+            }
+        } else {
+            throw GraphError(node, "neither scales nor sizes is given")
+        }
+        var roiStart = [Float](repeating: 0, count: rank), roiEnd = [Float](repeating: 1, count: rank)
+        if let roi, coordinateMode == "tf_crop_and_resize" {
+            guard roi.count == 2 * axisList.count else { throw GraphError(node, "roi has \(roi.count) values") }
+            for (i, a) in axisList.enumerated() { roiStart[a] = roi[i]; roiEnd[a] = roi[i + axisList.count] }
+        }
+
+        // Per axis and output coordinate: source positions and weights (1 tap for nearest, 2 for linear).
+        var taps: [[(index: Int, weight: Float)]] = []
+        var outside: [[Bool]] = []
+        var tapsPerAxis: [Int] = []
+        for d in 0..<rank {
+            let inLen = x.shape[d], outLen = outShape[d]
+            var axisTaps: [(Int, Float)] = []
+            var axisOutside: [Bool] = []
+            let count = (mode == .linear && inLen > 1 && (scales[d] != 1 || outLen != inLen || coordinateMode == "tf_crop_and_resize")) ? 2 : 1
+            tapsPerAxis.append(count)
+            for o in 0..<outLen {
+                let src = sourceCoordinate(o, scale: scales[d], inLength: inLen, outLength: outLen,
+                                           roiStart: roiStart[d], roiEnd: roiEnd[d])
+                let isOutside = coordinateMode == "tf_crop_and_resize" && (src < 0 || src > Float(inLen - 1))
+                axisOutside.append(isOutside)
+                if count == 1 {
+                    var i: Int
+                    if mode == .nearest { i = nearest(src) } else { i = Int(src.rounded(.down)) }
+                    i = min(max(i, 0), inLen - 1)
+                    axisTaps.append((i, 1))
+                } else {
+                    let c = min(max(src, 0), Float(inLen - 1))
+                    let i0 = min(Int(c.rounded(.down)), inLen - 1)
+                    let i1 = min(i0 + 1, inLen - 1)
+                    let f = c - Float(i0)
+                    axisTaps.append((i0, 1 - f))
+                    axisTaps.append((i1, f))
+                }
+            }
+            taps.append(axisTaps)
+            outside.append(axisOutside)
+        }
+
+        let inStrides = strides(of: x.shape)
+        let total = outShape.reduce(1, *)
+        var out = [Float](repeating: 0, count: total)
+        var counter = [Int](repeating: 0, count: rank)
+        let combos = tapsPerAxis.reduce(1, *)
+        for i in 0..<total {
+            var isOutside = false
+            for d in 0..<rank where outside[d][counter[d]] { isOutside = true }
+            if isOutside {
+                out[i] = extrapolation
+            } else {
+                var sum: Float = 0
+                for c in 0..<combos {
+                    var r = c
+                    var offset = 0
+                    var w: Float = 1
+                    for d in stride(from: rank - 1, through: 0, by: -1) {
+                        let t = r % tapsPerAxis[d]
+                        r /= tapsPerAxis[d]
+                        let tap = taps[d][counter[d] * tapsPerAxis[d] + t]
+                        offset += tap.index * inStrides[d]
+                        w *= tap.weight
+                    }
+                    if w != 0 { sum += w * values[offset] }
+                }
+                out[i] = sum
+            }
+            var d = rank - 1
+            while d >= 0 {
+                counter[d] += 1
+                if counter[d] < outShape[d] { break }
+                counter[d] = 0
+                d -= 1
+            }
+        }
+        return [Tensor(shape: outShape, floats: out)]
+    }
+
+    private func sourceCoordinate(_ o: Int, scale: Float, inLength: Int, outLength: Int,
+                                  roiStart: Float, roiEnd: Float) -> Float {
+        let x = Float(o)
+        switch coordinateMode {
+        case "half_pixel": return (x + 0.5) / scale - 0.5
+        case "half_pixel_symmetric":
+            let adjustment = Float(outLength) / (scale * Float(inLength))
+            let center = Float(inLength) / 2
+            let offset = center * (1 - adjustment)
+            return offset + (x + 0.5) / scale - 0.5
+        case "pytorch_half_pixel": return outLength > 1 ? (x + 0.5) / scale - 0.5 : 0
+        case "align_corners":
+            // The specification's length_resized is in·scale, which need not be a whole number.
+            let resized = Float(inLength) * scale
+            return outLength > 1 ? x * Float(inLength - 1) / (resized - 1) : 0
+        case "tf_crop_and_resize":
+            if outLength > 1 {
+                return roiStart * Float(inLength - 1) + x * (roiEnd - roiStart) * Float(inLength - 1) / Float(outLength - 1)
+            }
+            return 0.5 * (roiStart + roiEnd) * Float(inLength - 1)
+        default: return x / scale
+        }
+    }
+
+    private func nearest(_ v: Float) -> Int {
+        switch nearestMode {
+        case "floor": return Int(v.rounded(.down))
+        case "ceil": return Int(v.rounded(.up))
+        case "round_prefer_ceil": return Int(v.rounded(.toNearestOrAwayFromZero)) // ties go up for v ≥ 0
+        default:
+            // Ties go down: round half toward negative infinity.
+            let f = v.rounded(.down)
+            return v - f == 0.5 ? Int(f) : Int(v.rounded())
+        }
+    }
+}

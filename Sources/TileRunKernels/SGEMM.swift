@@ -1,0 +1,144 @@
+/// `C[m×n] = alpha·op(A)·op(B) + beta·C`, row-major, where `op(X)` is `Xᵀ` when `transX`.
+/// `op(A)` is m×k (A is m×lda or, transposed, k×lda), `op(B)` is k×n. `beta == 0` never reads C.
+///
+/// Threads split C into blocks of rows and columns, never the k dimension, so the result is bitwise
+/// the same for any `threads` (1 runs inline on the caller's thread).
+public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                  a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                  beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int) {
+    guard m > 0, n > 0 else { return }
+    if k == 0 || alpha == 0 {
+        for i in 0..<m {
+            let row = c + i * ldc
+            for j in 0..<n { row[j] = beta == 0 ? 0 : beta * row[j] }
+        }
+        return
+    }
+    let grid = GemmGrid(m: m, n: n, threads: threads)
+    runWorkers(items: grid.rowItems * grid.columnItems, threads: threads) { queue in
+        let aPanel = Scratch(count: (GemmGrid.mc + 6) * GemmGrid.kc)
+        let bPanel = Scratch(count: GemmGrid.kc * grid.itemColumns)
+        let tile = Scratch(count: 6 * tileColumns)
+        defer { aPanel.free(); bPanel.free(); tile.free() }
+        while let item = queue.claim() {
+            let m0 = (item / grid.columnItems) * grid.itemRows, n0 = (item % grid.columnItems) * grid.itemColumns
+            let m1 = min(m, m0 + grid.itemRows), n1 = min(n, n0 + grid.itemColumns)
+            let panels = (n1 - n0 + tileColumns - 1) / tileColumns
+            var p0 = 0
+            while p0 < k {
+                let kc = min(GemmGrid.kc, k - p0)
+                for p in 0..<panels {
+                    let j0 = n0 + p * tileColumns
+                    packB(transB, b, ldb, column: j0, columns: min(tileColumns, n1 - j0), k0: p0, kc: kc,
+                          into: bPanel.pointer + p * kc * tileColumns)
+                }
+                let epilogue = Epilogue(alpha: alpha, beta: p0 == 0 ? beta : 1)
+                var i0 = m0
+                while i0 < m1 {
+                    let blocks = RowBlock.partition(min(GemmGrid.mc, m1 - i0))
+                    var offset = 0
+                    var offsets: [Int] = []
+                    for block in blocks {
+                        offsets.append(offset)
+                        packA(transA, a, lda, row: i0 + block.start, block: block, k0: p0, kc: kc,
+                              into: aPanel.pointer + offset)
+                        offset += block.height * kc
+                    }
+                    for p in 0..<panels {
+                        let j0 = n0 + p * tileColumns
+                        for (index, block) in blocks.enumerated() {
+                            runTile(block, kc, aPanel.pointer + offsets[index], bPanel.pointer + p * kc * tileColumns,
+                                    c + (i0 + block.start) * ldc + j0, ldc, columns: min(tileColumns, n1 - j0),
+                                    epilogue, scratch: tile.pointer)
+                        }
+                    }
+                    i0 += GemmGrid.mc
+                }
+                p0 += kc
+            }
+        }
+    }
+}
+
+/// How SGEMM cuts C into work items and caches.
+struct GemmGrid {
+    /// k per pass: a 16-column B micro-panel (16 KiB) stays in L1.
+    static let kc = 256
+    /// Rows of A packed per pass: 192 × 256 floats (192 KiB) stay in L2.
+    static let mc = 192
+
+    let rowItems: Int, columnItems: Int
+    let itemRows: Int, itemColumns: Int
+
+    /// Items of at most 1024 rows × 512 columns, split further (down to 48 × 64) until there are about
+    /// four per thread for load balance. Depends on `threads` only through item sizes, which never
+    /// change any element's arithmetic.
+    init(m: Int, n: Int, threads: Int) {
+        var rows = min(m, 1024), columns = min(roundUp(n, tileColumns), 512)
+        func count(_ rows: Int, _ columns: Int) -> Int { ((m + rows - 1) / rows) * ((n + columns - 1) / columns) }
+        while count(rows, columns) < 4 * threads {
+            if rows >= columns, rows >= 96 {
+                rows = roundUp(rows / 2, 6)
+            } else if columns >= 128 {
+                columns = roundUp(columns / 2, tileColumns)
+            } else {
+                break
+            }
+        }
+        itemRows = rows
+        itemColumns = columns
+        rowItems = (m + rows - 1) / rows
+        columnItems = (n + columns - 1) / columns
+    }
+}
+
+@inline(__always)
+func roundUp(_ x: Int, _ multiple: Int) -> Int { (x + multiple - 1) / multiple * multiple }
+
+/// Packs rows `row ..< row + block.rows`, k `k0 ..< k0 + kc` of op(A) as k-major groups of
+/// `block.height`, zero-filling padding rows.
+func packA(_ trans: Bool, _ a: UnsafePointer<Float>, _ lda: Int, row: Int, block: RowBlock, k0: Int, kc: Int,
+           into dst: UnsafeMutablePointer<Float>) {
+    let h = block.height
+    if trans {
+        for kk in 0..<kc {
+            let src = a + (k0 + kk) * lda + row
+            for r in 0..<block.rows { dst[kk * h + r] = src[r] }
+            for r in block.rows..<h { dst[kk * h + r] = 0 }
+        }
+    } else {
+        for r in 0..<block.rows {
+            let src = a + (row + r) * lda + k0
+            for kk in 0..<kc { dst[kk * h + r] = src[kk] }
+        }
+        for r in block.rows..<h {
+            for kk in 0..<kc { dst[kk * h + r] = 0 }
+        }
+    }
+}
+
+/// Packs columns `column ..< column + columns` (≤ 16), k `k0 ..< k0 + kc` of op(B) as k-major rows of 16,
+/// zero-filling missing columns.
+func packB(_ trans: Bool, _ b: UnsafePointer<Float>, _ ldb: Int, column: Int, columns: Int, k0: Int, kc: Int,
+           into dst: UnsafeMutablePointer<Float>) {
+    if !trans, columns == tileColumns {
+        for kk in 0..<kc {
+            let src = b + (k0 + kk) * ldb + column
+            storeVector(loadVector(src), dst + kk * 16)
+            storeVector(loadVector(src + 8), dst + kk * 16 + 8)
+        }
+        return
+    }
+    if columns < tileColumns { dst.update(repeating: 0, count: kc * tileColumns) }
+    if trans {
+        for j in 0..<columns {
+            let src = b + (column + j) * ldb + k0
+            for kk in 0..<kc { dst[kk * 16 + j] = src[kk] }
+        }
+    } else {
+        for kk in 0..<kc {
+            let src = b + (k0 + kk) * ldb + column
+            for j in 0..<columns { dst[kk * 16 + j] = src[j] }
+        }
+    }
+}

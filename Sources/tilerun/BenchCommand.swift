@@ -1,0 +1,34 @@
+import Foundation
+import TileRun
+
+/// `tilerun bench MODEL.onnx`: inference throughput on random tiles.
+enum BenchCommand {
+    static let usage = "tilerun bench MODEL.onnx [--tile 512] [--batch N] [--threads N] [--repeat N] [--device cpu] [--json]"
+
+    static func run(_ words: [String]) throws -> Int32 {
+        let args = try Arguments(words, flags: ["--json"], options: ["--tile", "--batch", "--threads", "--repeat", "--device"])
+        guard args.positionals.count == 1 else { throw UsageError("bench needs one model file") }
+        func positive(_ key: String, _ fallback: Int) throws -> Int {
+            guard let v = Int(args.options[key] ?? "\(fallback)"), v > 0 else { throw UsageError("\(key) must be a positive integer") }
+            return v
+        }
+        let device = args.options["--device"] ?? "cpu"
+        guard device == "cpu" || device == "auto" else {
+            throw UsageError("--device \(device): only the CPU backend exists in this build")
+        }
+        let bench = InferenceBenchmark(tileSize: try positive("--tile", 512), batch: try positive("--batch", 1),
+                                       threads: try positive("--threads", ProcessInfo.processInfo.activeProcessorCount),
+                                       repeats: try positive("--repeat", 5))
+        let r = try bench.run(path: args.positionals[0])
+        if args.flags.contains("--json") {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(r), as: UTF8.self))
+        } else {
+            print(String(format: "%@: %d×%d tiles, batch %d, %d threads (cpu): %.3f s median of %d, %.2f tiles/s, %.2f Mpx/s, %.1f GFLOP/s (%.2f GFLOP per tile)",
+                         r.model, r.tileSize, r.tileSize, r.batch, r.threads, r.medianSeconds, r.repeats, r.tilesPerSecond,
+                         r.megapixelsPerSecond, r.gflopsPerSecond, r.gflopsPerTile))
+        }
+        return 0
+    }
+}
