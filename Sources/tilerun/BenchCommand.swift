@@ -25,6 +25,9 @@ enum BenchCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try encoder.encode(r), as: UTF8.self))
         } else {
+            let profile = r.secondsByOperator.sorted { $0.value > $1.value }
+                .map { String(format: "%@ %.3f s", $0.key, $0.value) }.joined(separator: ", ")
+            defer { print("  time by operator (warm-up run): \(profile)") }
             print(String(format: "%@: %d×%d tiles, batch %d, %d threads (cpu): %.3f s median of %d, %.2f tiles/s, %.2f Mpx/s, %.1f GFLOP/s (%.2f GFLOP per tile)",
                          r.model, r.tileSize, r.tileSize, r.batch, r.threads, r.medianSeconds, r.repeats, r.tilesPerSecond,
                          r.megapixelsPerSecond, r.gflopsPerSecond, r.gflopsPerTile))

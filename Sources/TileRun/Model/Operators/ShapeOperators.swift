@@ -7,28 +7,10 @@ extension Tensor {
         case .bool(let v): return Tensor(shape: shape, bools: indices.map { v[$0] })
         }
     }
-
-    /// Tensors of one element type joined value after value.
-    static func joined(_ parts: [Tensor], shape: [Int]) -> Tensor? {
-        guard let first = parts.first else { return nil }
-        switch first.storage {
-        case .float:
-            var out = [Float]()
-            for p in parts { guard let v = p.floats else { return nil }; out += v }
-            return Tensor(shape: shape, floats: out)
-        case .int64:
-            var out = [Int64]()
-            for p in parts { guard let v = p.int64s else { return nil }; out += v }
-            return Tensor(shape: shape, int64s: out)
-        case .bool:
-            var out = [Bool]()
-            for p in parts { guard let v = p.bools else { return nil }; out += v }
-            return Tensor(shape: shape, bools: out)
-        }
-    }
 }
 
-/// Calls `body(outIndex, srcIndex)` for a strided view: `starts`/`steps` per axis over `shape` (row-major).
+/// Calls `body` with each source offset of a strided view, in row-major output order: `starts` and `steps`
+/// per axis over `sourceShape`, `outShape` values per axis.
 func forEachStrided(shape outShape: [Int], sourceShape: [Int], starts: [Int], steps: [Int], _ body: (Int) -> Void) {
     let rank = outShape.count
     let total = outShape.reduce(1, *)
@@ -77,21 +59,21 @@ struct ConcatOperator: Operator {
             shape[a] += p.shape[a]
         }
         let outer = shape[..<a].reduce(1, *)
-        // Each input contributes a contiguous run of (its axis length × inner) values per outer index.
-        var indices = [Int]()
-        indices.reserveCapacity(shape.reduce(1, *))
-        var bases = [Int](repeating: 0, count: parts.count)
-        var acc = 0
-        for (i, p) in parts.enumerated() { bases[i] = acc; acc += p.count }
-        for o in 0..<outer {
-            for (i, p) in parts.enumerated() {
-                let run = p.shape[a...].reduce(1, *)
-                let start = bases[i] + o * run
-                indices.append(contentsOf: start..<(start + run))
+        // Per outer index, each input contributes one contiguous run (its axis length × inner values).
+        func interleave<T>(_ arrays: [[T]]) -> [T] {
+            var out = [T]()
+            out.reserveCapacity(shape.reduce(1, *))
+            let runs = parts.map { $0.shape[a...].reduce(1, *) }
+            for o in 0..<outer {
+                for (i, values) in arrays.enumerated() { out += values[(o * runs[i])..<((o + 1) * runs[i])] }
             }
+            return out
         }
-        guard let all = Tensor.joined(parts, shape: [acc]) else { throw GraphError(node, "inputs differ in type") }
-        return [all.gathering(indices, shape: shape)]
+        switch first.storage {
+        case .float: return [Tensor(shape: shape, floats: interleave(parts.map { $0.floats! }))]
+        case .int64: return [Tensor(shape: shape, int64s: interleave(parts.map { $0.int64s! }))]
+        case .bool: return [Tensor(shape: shape, bools: interleave(parts.map { $0.bools! }))]
+        }
     }
 }
 

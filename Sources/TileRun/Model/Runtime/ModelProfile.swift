@@ -45,6 +45,8 @@ public struct InferenceBenchmark: Sendable {
         public var megapixelsPerSecond: Double
         public var gflopsPerTile: Double
         public var gflopsPerSecond: Double
+        /// Seconds per operator type in one profiled run (prepared operators, after fusion).
+        public var secondsByOperator: [String: Double]
     }
 
     public init(tileSize: Int = 512, batch: Int = 1, threads: Int = ProcessInfo.processInfo.activeProcessorCount, repeats: Int = 5) {
@@ -63,9 +65,15 @@ public struct InferenceBenchmark: Sendable {
         let count = batch * channels * tileSize * tileSize
         let x = Tensor(shape: [batch, channels, tileSize, tileSize],
                        floats: (0..<count).map { _ in Float(Double(rng.next() >> 11) / Double(1 << 53)) * 2 - 1 })
+        // The warm-up run also counts FLOPs and times each operator type.
         var flops = 0.0
+        var byOperator: [String: Double] = [:]
+        var last = DispatchTime.now().uptimeNanoseconds
         _ = try session.run([input.name: x], threads: threads) { node, ins, outs in
             flops += FlopCounter.flops(of: node, inputs: ins, outputs: outs)
+            let now = DispatchTime.now().uptimeNanoseconds
+            byOperator[node.opType, default: 0] += Double(now - last) / 1e9
+            last = now
         }
         var times: [Double] = []
         for _ in 0..<repeats {
@@ -79,6 +87,7 @@ public struct InferenceBenchmark: Sendable {
         return Result(model: path, tileSize: tileSize, batch: batch, threads: threads, repeats: repeats,
                       medianSeconds: median, tilesPerSecond: tiles / median,
                       megapixelsPerSecond: tiles * Double(tileSize * tileSize) / median / 1e6,
-                      gflopsPerTile: flops / tiles / 1e9, gflopsPerSecond: flops / median / 1e9)
+                      gflopsPerTile: flops / tiles / 1e9, gflopsPerSecond: flops / median / 1e9,
+                      secondsByOperator: byOperator)
     }
 }
