@@ -27,27 +27,19 @@ public func sgemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Flo
             var p0 = 0
             while p0 < k {
                 let kc = min(GemmGrid.kc, k - p0)
-                for p in 0..<panels {
-                    let j0 = n0 + p * tileColumns
-                    packB(transB, b, ldb, column: j0, columns: min(tileColumns, n1 - j0), k0: p0, kc: kc,
-                          into: bPanel.pointer + p * kc * tileColumns)
-                }
+                packB(transB, b, ldb, columns: n0..<n1, k0: p0, kc: kc, into: bPanel.pointer)
                 let epilogue = Epilogue(alpha: alpha, beta: p0 == 0 ? beta : 1)
                 var i0 = m0
                 while i0 < m1 {
-                    let blocks = RowBlock.partition(min(GemmGrid.mc, m1 - i0))
-                    var offset = 0
-                    var offsets: [Int] = []
+                    let blocks = RowBlock.partition(min(GemmGrid.mc, m1 - i0), k: kc)
                     for block in blocks {
-                        offsets.append(offset)
                         packA(transA, a, lda, row: i0 + block.start, block: block, k0: p0, kc: kc,
-                              into: aPanel.pointer + offset)
-                        offset += block.height * kc
+                              into: aPanel.pointer + block.offset)
                     }
                     for p in 0..<panels {
                         let j0 = n0 + p * tileColumns
-                        for (index, block) in blocks.enumerated() {
-                            runTile(block, kc, aPanel.pointer + offsets[index], bPanel.pointer + p * kc * tileColumns,
+                        for block in blocks {
+                            runTile(block, .packed(kc), aPanel.pointer + block.offset, bPanel.pointer + p * kc * tileColumns,
                                     c + (i0 + block.start) * ldc + j0, ldc, columns: min(tileColumns, n1 - j0),
                                     epilogue, scratch: tile.pointer)
                         }
@@ -70,13 +62,13 @@ struct GemmGrid {
     let rowItems: Int, columnItems: Int
     let itemRows: Int, itemColumns: Int
 
-    /// Items of at most 1024 rows × 512 columns, split further (down to 48 × 64) until there are about
-    /// four per thread for load balance. Depends on `threads` only through item sizes, which never
-    /// change any element's arithmetic.
+    /// Items of at most 1024 rows × 512 columns, split further (down to 48 × 64) with several threads
+    /// until there are about four per thread for load balance (each item packs its own A and B).
+    /// Depends on `threads` only through item sizes, which never change any element's arithmetic.
     init(m: Int, n: Int, threads: Int) {
         var rows = min(m, 1024), columns = min(roundUp(n, tileColumns), 512)
         func count(_ rows: Int, _ columns: Int) -> Int { ((m + rows - 1) / rows) * ((n + columns - 1) / columns) }
-        while count(rows, columns) < 4 * threads {
+        while threads > 1, count(rows, columns) < 4 * threads {
             if rows >= columns, rows >= 96 {
                 rows = roundUp(rows / 2, 6)
             } else if columns >= 128 {
@@ -107,38 +99,41 @@ func packA(_ trans: Bool, _ a: UnsafePointer<Float>, _ lda: Int, row: Int, block
             for r in block.rows..<h { dst[kk * h + r] = 0 }
         }
     } else {
-        for r in 0..<block.rows {
-            let src = a + (row + r) * lda + k0
-            for kk in 0..<kc { dst[kk * h + r] = src[kk] }
-        }
-        for r in block.rows..<h {
-            for kk in 0..<kc { dst[kk * h + r] = 0 }
+        // k outermost: contiguous writes, and one sequential read stream per row.
+        let src = a + row * lda + k0
+        for kk in 0..<kc {
+            for r in 0..<block.rows { dst[kk * h + r] = src[r * lda + kk] }
+            for r in block.rows..<h { dst[kk * h + r] = 0 }
         }
     }
 }
 
-/// Packs columns `column ..< column + columns` (≤ 16), k `k0 ..< k0 + kc` of op(B) as k-major rows of 16,
-/// zero-filling missing columns.
-func packB(_ trans: Bool, _ b: UnsafePointer<Float>, _ ldb: Int, column: Int, columns: Int, k0: Int, kc: Int,
+/// Packs columns `columns`, k `k0 ..< k0 + kc` of op(B) as consecutive k-major panels of 16 columns
+/// (`kc · 16` floats each), zero-filling the last panel's missing columns. Reads B along its rows, which
+/// are often a multiple of 4 KiB apart: walking down a 16-column strip instead thrashes the caches.
+func packB(_ trans: Bool, _ b: UnsafePointer<Float>, _ ldb: Int, columns: Range<Int>, k0: Int, kc: Int,
            into dst: UnsafeMutablePointer<Float>) {
-    if !trans, columns == tileColumns {
-        for kk in 0..<kc {
-            let src = b + (k0 + kk) * ldb + column
-            storeVector(loadVector(src), dst + kk * 16)
-            storeVector(loadVector(src + 8), dst + kk * 16 + 8)
+    let panelSize = kc * tileColumns
+    let full = columns.count / tileColumns
+    let rest = columns.count % tileColumns
+    if rest > 0 { (dst + full * panelSize).update(repeating: 0, count: panelSize) }
+    if trans {
+        // Row j of B is column j of op(B): contiguous in k.
+        for j in 0..<columns.count {
+            let src = b + (columns.lowerBound + j) * ldb + k0
+            let d = dst + (j / tileColumns) * panelSize + j % tileColumns
+            for kk in 0..<kc { d[kk * tileColumns] = src[kk] }
         }
         return
     }
-    if columns < tileColumns { dst.update(repeating: 0, count: kc * tileColumns) }
-    if trans {
-        for j in 0..<columns {
-            let src = b + (column + j) * ldb + k0
-            for kk in 0..<kc { dst[kk * 16 + j] = src[kk] }
+    for kk in 0..<kc {
+        let src = b + (k0 + kk) * ldb + columns.lowerBound
+        var d = dst + kk * tileColumns
+        for p in 0..<full {
+            storeVector(loadVector(src + p * tileColumns), d)
+            storeVector(loadVector(src + p * tileColumns + 8), d + 8)
+            d += panelSize
         }
-    } else {
-        for kk in 0..<kc {
-            let src = b + (k0 + kk) * ldb + column
-            for j in 0..<columns { dst[kk * 16 + j] = src[j] }
-        }
+        for j in 0..<rest { d[j] = src[full * tileColumns + j] }
     }
 }

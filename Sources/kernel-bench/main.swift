@@ -1,6 +1,6 @@
-// Times the TileRunKernels convolutions of the reference U-Net at 512 × 512 and a 1024³ SGEMM,
-// with 1 and 2 threads, and prints GFLOP/s. `kernel-bench [threads...] [name filter...]` runs the given
-// thread counts and only the layers whose name contains a filter (then skips SGEMM).
+// Times the TileRunKernels convolutions of the reference U-Net at 512 × 512 (and, outside its totals,
+// a few other convolution shapes) and a 1024³ SGEMM, with 1 and 2 threads, and prints GFLOP/s. `kernel-bench [threads...] [rounds=N] [name filter...]` runs
+// the given thread counts and only the cases whose name contains a filter ("sgemm" for SGEMM).
 // Build with `swift build -c release --scratch-path .build-kernels`.
 import Foundation
 import TileRunKernels
@@ -9,8 +9,12 @@ struct Layer {
     var name: String
     var inChannels: Int
     var outChannels: Int
+    /// Input height and width.
     var size: Int
     var kernel: Int = 3
+    var stride = 1
+    var groups = 1
+    /// The U-Net group it counts in ("" for none).
     var group: String
 }
 
@@ -34,6 +38,12 @@ let layers: [Layer] = [
     Layer(name: "dec 32→16", inChannels: 32, outChannels: 16, size: 512, group: "512²"),
     Layer(name: "dec 16→16", inChannels: 16, outChannels: 16, size: 512, group: "512²"),
     Layer(name: "head 1×1 16→6", inChannels: 16, outChannels: 6, size: 512, kernel: 1, group: "512²"),
+    // Other shapes: the patch path (stride 2), plain GEMM (pointwise), grouped, depthwise (MobileNet).
+    Layer(name: "s2 32→64", inChannels: 32, outChannels: 64, size: 256, stride: 2, group: ""),
+    Layer(name: "1×1 64→128", inChannels: 64, outChannels: 128, size: 128, kernel: 1, group: ""),
+    Layer(name: "g4 64→64", inChannels: 64, outChannels: 64, size: 128, groups: 4, group: ""),
+    Layer(name: "dw 96", inChannels: 96, outChannels: 96, size: 112, groups: 96, group: ""),
+    Layer(name: "dw s2 96", inChannels: 96, outChannels: 96, size: 112, stride: 2, groups: 96, group: ""),
 ]
 
 /// Deterministic values in [-1, 1) (the system generator is slow enough to dominate set-up).
@@ -45,84 +55,87 @@ func randomArray(_ count: Int) -> [Float] {
     }
 }
 
-/// Best of several runs (at least 3 and 0.3 s), in seconds of wall-clock time and of process CPU time
-/// per thread. On a shared machine the CPU-time rate shows what the kernels do while they have a core.
-func bestTime(threads: Int, _ body: () -> Void) -> (wall: Double, cpu: Double) {
-    func cpuNow() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
-    }
-    body()
-    var best = (wall: Double.infinity, cpu: Double.infinity), total = 0.0, runs = 0
-    while runs < 3 || total < 0.3 {
-        let start = DispatchTime.now().uptimeNanoseconds, cpuStart = cpuNow()
+/// Best wall-clock time of `runs` runs, in seconds.
+func bestTime(runs: Int, _ body: () -> Void) -> Double {
+    var best = Double.infinity
+    for _ in 0..<runs {
+        let start = DispatchTime.now().uptimeNanoseconds
         body()
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
-        best = (min(best.wall, seconds), min(best.cpu, (cpuNow() - cpuStart) / Double(threads)))
-        total += seconds
-        runs += 1
+        best = min(best, Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9)
     }
     return best
 }
 
-let threadCounts = CommandLine.arguments.dropFirst().compactMap { Int($0) }
-let filters = CommandLine.arguments.dropFirst().filter { Int($0) == nil }
-for threads in threadCounts.isEmpty ? [1, 2] : threadCounts {
-    print("== \(threads) thread\(threads == 1 ? "" : "s")")
-    var groupTime: [String: Double] = [:], groupFlops: [String: Double] = [:]
-    var totalTime = 0.0, totalCPU = 0.0, totalFlops = 0.0
-    for layer in layers where filters.isEmpty || filters.contains(where: { layer.name.contains($0) }) {
-        let k = layer.kernel, pad = k / 2
-        let geometry = Conv2DGeometry(inChannels: layer.inChannels, outChannels: layer.outChannels,
-                                      kernelHeight: k, kernelWidth: k,
-                                      padTop: pad, padLeft: pad, padBottom: pad, padRight: pad)
-        let conv = Conv2DKernel(geometry: geometry,
-                                weights: randomArray(layer.outChannels * layer.inChannels * k * k),
-                                bias: randomArray(layer.outChannels), activation: k == 1 ? .none : .relu)
-        let input = randomArray(layer.inChannels * layer.size * layer.size)
-        var output = [Float](repeating: 0, count: layer.outChannels * layer.size * layer.size)
-        let seconds = input.withUnsafeBufferPointer { i in
-            output.withUnsafeMutableBufferPointer { o in
-                bestTime(threads: threads) {
-                    conv.run(input: i.baseAddress!, batch: 1, height: layer.size, width: layer.size,
-                             output: o.baseAddress!, threads: threads)
-                }
-            }
-        }
-        let flops = conv.flops(height: layer.size, width: layer.size)
-        print(String(format: "%-16@ %4d²  %7.2f ms  %6.1f GFLOP/s  (CPU time: %6.1f GFLOP/s per thread)",
-                     layer.name as NSString, layer.size, seconds.wall * 1e3, flops / seconds.wall * 1e-9,
-                     flops / seconds.cpu * 1e-9))
-        groupTime[layer.group, default: 0] += seconds.wall
-        groupFlops[layer.group, default: 0] += flops
-        totalTime += seconds.wall
-        totalCPU += seconds.cpu
-        totalFlops += flops
+/// A benchmark case with its buffers, run as `run(threads)`.
+struct Case {
+    var name: String
+    var group: String
+    var flops: Double
+    var run: (Int) -> Void
+}
+
+func convCase(_ layer: Layer) -> Case {
+    let k = layer.kernel, pad = k / 2
+    let geometry = Conv2DGeometry(inChannels: layer.inChannels, outChannels: layer.outChannels,
+                                  kernelHeight: k, kernelWidth: k, strideY: layer.stride, strideX: layer.stride,
+                                  padTop: pad, padLeft: pad, padBottom: pad, padRight: pad, groups: layer.groups)
+    let conv = Conv2DKernel(geometry: geometry,
+                            weights: randomArray(layer.outChannels * geometry.inChannelsPerGroup * k * k),
+                            bias: randomArray(layer.outChannels), activation: k == 1 ? .none : .relu)
+    let out = geometry.outputSize(height: layer.size, width: layer.size)
+    let inputCount = layer.inChannels * layer.size * layer.size, outputCount = layer.outChannels * out.height * out.width
+    let input = UnsafeMutablePointer<Float>.allocate(capacity: inputCount)
+    input.initialize(from: randomArray(inputCount), count: inputCount)
+    let output = UnsafeMutablePointer<Float>.allocate(capacity: outputCount)
+    output.initialize(repeating: 0, count: outputCount)
+    return Case(name: "\(layer.name) @\(layer.size)²", group: layer.group,
+                flops: conv.flops(height: layer.size, width: layer.size)) { threads in
+        conv.run(input: input, batch: 1, height: layer.size, width: layer.size, output: output, threads: threads)
     }
-    if !filters.isEmpty { continue }
+}
+
+func sgemmCase(_ n: Int) -> Case {
+    let a = randomArray(n * n), b = randomArray(n * n)
+    let c = UnsafeMutablePointer<Float>.allocate(capacity: n * n)
+    return Case(name: "sgemm \(n)³", group: "", flops: 2 * pow(Double(n), 3)) { threads in
+        sgemm(transA: false, transB: false, m: n, n: n, k: n, alpha: 1, a: a, lda: n, b: b, ldb: n, beta: 0, c: c,
+              ldc: n, threads: threads)
+    }
+}
+
+// Arguments: thread counts, `rounds=N` (default 3), and name filters.
+let arguments = CommandLine.arguments.dropFirst()
+let threadCounts = arguments.compactMap { Int($0) }
+let rounds = arguments.first { $0.hasPrefix("rounds=") }.flatMap { Int($0.dropFirst(7)) } ?? 3
+let filters = arguments.filter { Int($0) == nil && !$0.hasPrefix("rounds=") }
+let cases = layers.filter { filters.isEmpty || filters.contains(where: $0.name.contains) }.map(convCase)
+    + (filters.isEmpty || filters.contains(where: "sgemm".contains) ? [sgemmCase(1024)] : [])
+print("load average: " + ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?"), terminator: "")
+for threads in threadCounts.isEmpty ? [1, 2] : threadCounts {
+    // Best of `rounds` sweeps over all cases (each case: best of 3 runs after a warm-up), so that a burst
+    // of load from other processes on this shared machine spoils at most one sweep.
+    var best = [Double](repeating: .infinity, count: cases.count)
+    for _ in 0..<rounds {
+        for (index, c) in cases.enumerated() {
+            c.run(threads)
+            best[index] = min(best[index], bestTime(runs: 3) { c.run(threads) })
+        }
+    }
+    print("== \(threads) thread\(threads == 1 ? "" : "s"), best of \(rounds) rounds")
+    var groupTime: [String: Double] = [:], groupFlops: [String: Double] = [:]
+    for (c, seconds) in zip(cases, best) {
+        print(c.name.padding(toLength: 22, withPad: " ", startingAt: 0)
+              + String(format: "%8.2f ms  %6.1f GFLOP/s", seconds * 1e3, c.flops / seconds * 1e-9))
+        if c.group.isEmpty { continue }
+        groupTime[c.group, default: 0] += seconds
+        groupFlops[c.group, default: 0] += c.flops
+    }
+    guard filters.isEmpty else { continue }
     for group in ["512²", "256²", "128²", "64²", "32²"] {
-        print(String(format: "  layers @%-5@ %7.2f ms  %6.1f GFLOP/s", group as NSString,
+        print(String(format: "  layers @%-5@ %8.2f ms  %6.1f GFLOP/s", group as NSString,
                      groupTime[group]! * 1e3, groupFlops[group]! / groupTime[group]! * 1e-9))
     }
-    print(String(format: "U-Net convs: %.2f GFLOP in %.1f ms = %.1f GFLOP/s (%.2f tiles/s; CPU time: %.1f GFLOP/s per thread)",
-                 totalFlops * 1e-9, totalTime * 1e3, totalFlops / totalTime * 1e-9, 1 / totalTime,
-                 totalFlops / totalCPU * 1e-9))
-
-    let n = 1024
-    let a = randomArray(n * n), b = randomArray(n * n)
-    var c = [Float](repeating: 0, count: n * n)
-    let seconds = a.withUnsafeBufferPointer { a in
-        b.withUnsafeBufferPointer { b in
-            c.withUnsafeMutableBufferPointer { c in
-                bestTime(threads: threads) {
-                    sgemm(transA: false, transB: false, m: n, n: n, k: n, alpha: 1, a: a.baseAddress!, lda: n,
-                          b: b.baseAddress!, ldb: n, beta: 0, c: c.baseAddress!, ldc: n, threads: threads)
-                }
-            }
-        }
-    }
-    let flops = 2 * pow(Double(n), 3)
-    print(String(format: "sgemm 1024³: %.2f ms = %.1f GFLOP/s (CPU time: %.1f GFLOP/s per thread)", seconds.wall * 1e3,
-                 flops / seconds.wall * 1e-9, flops / seconds.cpu * 1e-9))
+    let time = groupTime.values.reduce(0, +), flops = groupFlops.values.reduce(0, +)
+    print(String(format: "U-Net convs: %.2f GFLOP in %.1f ms = %.1f GFLOP/s (%.2f tiles/s)",
+                 flops * 1e-9, time * 1e3, flops / time * 1e-9, 1 / time))
 }

@@ -1,6 +1,10 @@
 import XCTest
 import TileRunKernels
 
+private extension FusedActivation {
+    static let relu6Clip = FusedActivation.clip(min: 0, max: 6)
+}
+
 final class Conv2DKernelTests: XCTestCase {
     struct Case: CustomStringConvertible {
         var geometry: Conv2DGeometry
@@ -94,6 +98,8 @@ final class Conv2DKernelTests: XCTestCase {
                  height: 40, width: 70),
             Case(geometry: G.geometry(4, 4, kernel: (3, 3), pads: (1, 1, 1, 1), groups: 4), height: 5, width: 3,
                  hasBias: false),
+            Case(geometry: G.geometry(3, 3, kernel: (3, 3), pads: (1, 1, 1, 1), groups: 3), batch: 2, height: 4,
+                 width: 64, activation: .relu6Clip),
             // Grouped with several channels per group.
             Case(geometry: G.geometry(8, 6, kernel: (3, 3), pads: (1, 1, 1, 1), groups: 2), batch: 2, height: 17,
                  width: 20),
@@ -109,6 +115,18 @@ final class Conv2DKernelTests: XCTestCase {
             Case(geometry: G.geometry(4, 11, kernel: (3, 3), pads: (1, 1, 1, 1)), height: 10, width: 20),
             Case(geometry: G.geometry(4, 13, kernel: (3, 3), pads: (1, 1, 1, 1)), height: 10, width: 20),
             Case(geometry: G.geometry(4, 14, kernel: (3, 3), pads: (1, 1, 1, 1)), height: 10, width: 20),
+            // Stride 1 along x on planes at most 1/8 wider than whole 16-wide tiles takes the ring-buffer
+            // path: several passes and bands, stride 2 along y only, dilation, a partial last tile, 5×5.
+            Case(geometry: G.geometry(80, 20, kernel: (3, 3), pads: (1, 1, 1, 1)), height: 19, width: 32,
+                 activation: .relu),
+            Case(geometry: G.geometry(40, 13, kernel: (3, 3), pads: (1, 1, 1, 1)), batch: 2, height: 21, width: 61),
+            Case(geometry: G.geometry(6, 9, kernel: (3, 3), stride: (2, 1), pads: (1, 1, 0, 1)), height: 31, width: 64),
+            Case(geometry: G.geometry(5, 7, kernel: (3, 3), dilation: (2, 3), pads: (2, 3, 1, 3)), height: 20, width: 48),
+            Case(geometry: G.geometry(4, 6, kernel: (5, 5), pads: (2, 2, 2, 2)), height: 9, width: 14),
+            Case(geometry: G.geometry(3, 16, kernel: (3, 3), pads: (1, 1, 1, 1)), height: 35, width: 112,
+                 activation: .hardSwish),
+            Case(geometry: G.geometry(8, 10, kernel: (3, 3), pads: (1, 1, 1, 1), groups: 2), height: 12, width: 16),
+            Case(geometry: G.geometry(3, 4, kernel: (1, 3), pads: (0, 0, 0, 0)), height: 5, width: 18),
             // One-row and one-column planes, widths around 16.
             Case(geometry: G.geometry(3, 5, kernel: (1, 3), pads: (0, 1, 0, 1)), height: 1, width: 17),
             Case(geometry: G.geometry(3, 5, kernel: (3, 1), pads: (1, 0, 1, 0)), height: 30, width: 1),
@@ -133,7 +151,8 @@ final class Conv2DKernelTests: XCTestCase {
             let outPerGroup = depthwise ? Int.random(in: 1...2, using: &rng) : Int.random(in: 1...13, using: &rng)
             let channelGroups = depthwise ? Int.random(in: 2...12, using: &rng) : groups
             let height = Int.random(in: max(1, extent.0 - pads.0 - pads.2)...40, using: &rng)
-            let width = Int.random(in: max(1, extent.1 - pads.1 - pads.3)...40, using: &rng)
+            // Wide planes sometimes, so that stride-1 cases also take the ring-buffer path.
+            let width = Int.random(in: max(1, extent.1 - pads.1 - pads.3)...(index % 4 == 1 ? 90 : 40), using: &rng)
             let activations: [FusedActivation] = [.none, .relu, .leakyRelu(alpha: 0.1), .clip(min: -0.5, max: 0.5),
                                                   .sigmoid, .hardSigmoid(alpha: 0.2, beta: 0.5), .hardSwish, .tanh]
             let c = Case(geometry: Self.geometry(inPerGroup * channelGroups, outPerGroup * channelGroups,

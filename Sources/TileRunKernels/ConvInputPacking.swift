@@ -1,3 +1,18 @@
+/// Copies input row `row` of one channel plane into a buffer row of `rowLength` floats where column j
+/// holds input column j − padLeft: zero outside the input, and all zero for a row outside the plane.
+func copyInputRow(_ s: ConvShape, _ plane: UnsafePointer<Float>, row: Int, rowLength: Int,
+                  into dst: UnsafeMutablePointer<Float>) {
+    guard row >= 0, row < s.height else {
+        dst.update(repeating: 0, count: rowLength)
+        return
+    }
+    let left = min(s.padLeft, rowLength)
+    let copied = max(0, min(s.width, rowLength - left))
+    dst.update(repeating: 0, count: left)
+    (dst + left).update(from: plane + row * s.width, count: copied)
+    (dst + left + copied).update(repeating: 0, count: rowLength - left - copied)
+}
+
 /// Gathers the patches of output pixels `pixel ..< pixel + count` (flattened row-major over the output
 /// plane) for input channels `channels` into one k-major micro-panel per 16 pixels, `panelStride` floats
 /// apart: row k = (c, ky, kx) of a panel holds 16 values, zero where the tap falls in the padding or the
@@ -111,65 +126,5 @@ private func packPatchesAnyPixels(_ s: ConvShape, _ input: UnsafePointer<Float>,
                 d += tileColumns
             }
         }
-    }
-}
-
-/// One output plane of a convolution with one input channel per group: `out = act(bias + Σ w·in)`.
-/// The interior, where every horizontal tap is inside the row, runs 8 outputs at a time.
-func depthwisePlane(_ s: ConvShape, _ plane: UnsafePointer<Float>, _ weights: UnsafePointer<Float>,
-                    _ bias: Float, _ activation: FusedActivation, _ out: UnsafeMutablePointer<Float>) {
-    // Interior columns: x·sx − padLeft ≥ 0 and x·sx − padLeft + (kw − 1)·dx + extra < width, where extra
-    // covers the 16-wide load that stride 2 deinterleaves.
-    let reach = (s.kw - 1) * s.dx + (s.sx == 2 ? 1 : 0)
-    let xLo = min(s.outWidth, (s.padLeft + s.sx - 1) / s.sx)
-    let xHi = max(xLo, min(s.outWidth, s.width - 1 - reach + s.padLeft < 0 ? 0
-                                : (s.width - 1 - reach + s.padLeft) / s.sx + 1))
-    for oy in 0..<s.outHeight {
-        let iy0 = oy * s.sy - s.padTop
-        // Taps whose input row exists.
-        var kyLo = 0, kyHi = s.kh
-        while kyLo < s.kh, iy0 + kyLo * s.dy < 0 { kyLo += 1 }
-        while kyHi > kyLo, iy0 + (kyHi - 1) * s.dy >= s.height { kyHi -= 1 }
-        let o = out + oy * s.outWidth
-
-        func scalar(_ x: Int) {
-            var acc = bias
-            let ix0 = x * s.sx - s.padLeft
-            for ky in kyLo..<kyHi {
-                let row = plane + (iy0 + ky * s.dy) * s.width
-                for kx in 0..<s.kw {
-                    let ix = ix0 + kx * s.dx
-                    if ix >= 0, ix < s.width { acc = acc.addingProduct(weights[ky * s.kw + kx], row[ix]) }
-                }
-            }
-            o[x] = acc
-        }
-
-        var x = 0
-        while x < xLo { scalar(x); x += 1 }
-        while x + 8 <= xHi {
-            var acc = SIMD8<Float>(repeating: bias)
-            let ix0 = x * s.sx - s.padLeft
-            for ky in kyLo..<kyHi {
-                let row = plane + (iy0 + ky * s.dy) * s.width + ix0
-                for kx in 0..<s.kw {
-                    let p = row + kx * s.dx
-                    let v: SIMD8<Float>
-                    switch s.sx {
-                    case 1: v = loadVector(p)
-                    case 2: v = UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self).evenHalf
-                    default:
-                        var g = SIMD8<Float>()
-                        for j in 0..<8 { g[j] = p[j * s.sx] }
-                        v = g
-                    }
-                    acc.addProduct(SIMD8(repeating: weights[ky * s.kw + kx]), v)
-                }
-            }
-            storeVector(acc, o + x)
-            x += 8
-        }
-        while x < s.outWidth { scalar(x); x += 1 }
-        activation.apply(to: o, count: s.outWidth)
     }
 }
