@@ -10,6 +10,7 @@ let usage = """
       \(SampleSceneCommand.usage)
       \(ModelCommand.usage)
       \(BenchCommand.usage)
+      \(RunCommand.usage)
       tilerun --version
 
     Exit codes: 0 success, 1 some input failed, 2 usage or configuration error.
@@ -29,6 +30,8 @@ func runCommand(_ words: [String]) -> Int32 {
         case "sample-scene": return try SampleSceneCommand.run(rest)
         case "model": return try ModelCommand.run(rest)
         case "bench": return try BenchCommand.run(rest)
+        case "run": return try RunCommand.run(rest)
+        case "validate": return try ValidateCommand.run(rest)
         case "--version", "version":
             print("tilerun \(TileRunVersion.string)")
             return 0

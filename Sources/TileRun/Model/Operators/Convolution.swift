@@ -171,18 +171,22 @@ struct ConvTransposeOperator: Operator {
                                       a: wp.baseAddress! + grp * cinG * rows, lda: rows,
                                       b: xp.baseAddress! + (b * cin + grp * cinG) * pixels, ldb: pixels,
                                       beta: 0, c: cp.baseAddress!, ldc: pixels, threads: context.threads)
-                                for oc in 0..<coutG {
-                                    let plane = op.baseAddress! + ((b * cout + grp * coutG + oc) * oh) * ow
-                                    for ky in 0..<kh {
-                                        for kx in 0..<kw {
-                                            let row = cp.baseAddress! + ((oc * kh + ky) * kw + kx) * pixels
-                                            for y in 0..<ih {
-                                                let oy = y * sy - pt + ky * dy
-                                                if oy < 0 || oy >= oh { continue }
-                                                for xx in 0..<iw {
-                                                    let ox = xx * sx - pl + kx * dx
-                                                    if ox < 0 || ox >= ow { continue }
-                                                    plane[oy * ow + ox] += row[y * iw + xx]
+                                // Each output channel's plane is written by one worker, in a fixed order.
+                                let columns = cp.baseAddress!, output = op.baseAddress!
+                                parallelChunks(coutG, threads: context.threads) { channels in
+                                    for oc in channels {
+                                        let plane = output + ((b * cout + grp * coutG + oc) * oh) * ow
+                                        for ky in 0..<kh {
+                                            for kx in 0..<kw {
+                                                let row = columns + ((oc * kh + ky) * kw + kx) * pixels
+                                                for y in 0..<ih {
+                                                    let oy = y * sy - pt + ky * dy
+                                                    if oy < 0 || oy >= oh { continue }
+                                                    for xx in 0..<iw {
+                                                        let ox = xx * sx - pl + kx * dx
+                                                        if ox < 0 || ox >= ow { continue }
+                                                        plane[oy * ow + ox] += row[y * iw + xx]
+                                                    }
                                                 }
                                             }
                                         }

@@ -1,3 +1,5 @@
+import Dispatch
+
 /// What an operator may know while it runs.
 public struct ExecutionContext: Sendable {
     /// Threads kernels may use; results never depend on it.
@@ -45,4 +47,18 @@ func normalizedAxis(_ axis: Int, rank: Int, _ node: NodeSpec) throws -> Int {
     let a = axis < 0 ? axis + rank : axis
     guard a >= 0, a < max(rank, 1) else { throw GraphError(node, "axis \(axis) is out of range for rank \(rank)") }
     return a
+}
+
+/// Runs `body` over 0..<count split into contiguous chunks on up to `threads` workers (inline for one).
+/// Each index is computed by exactly one worker, so results never depend on the split.
+func parallelChunks(_ count: Int, threads: Int, _ body: (Range<Int>) -> Void) {
+    let workers = max(1, min(threads, count))
+    guard workers > 1 else {
+        if count > 0 { body(0..<count) }
+        return
+    }
+    DispatchQueue.concurrentPerform(iterations: workers) { w in
+        let start = count * w / workers, end = count * (w + 1) / workers
+        if start < end { body(start..<end) }
+    }
 }

@@ -177,12 +177,12 @@ struct PoolOperator: Operator {
         let x = try inputs.required(0, node)
         let values = x.floatValues
         guard x.rank >= 3 else { throw GraphError(node, "input must be N×C×spatial, got \(x.shape)") }
-        let result = try pool(x, values)
+        let result = try pool(x, values, threads: context.threads)
         // Integer inputs (MaxPool over uint8 and the like) come back in their own type; every value is exact.
         return x.element == .int64 && kind == .max ? [Tensor(shape: result.shape, int64s: result.floatValues.map { Int64($0) })] : [result]
     }
 
-    private func pool(_ x: Tensor, _ values: [Float]) throws -> Tensor {
+    private func pool(_ x: Tensor, _ values: [Float], threads: Int) throws -> Tensor {
         let planes = x.shape[0] * x.shape[1]
         let spatial = Array(x.shape[2...])
         let planeSize = spatial.reduce(1, *)
@@ -200,23 +200,25 @@ struct PoolOperator: Operator {
         let outSpatial = g.resolve(spatial)
         guard outSpatial.allSatisfy({ $0 > 0 }) else { throw GraphError(node, "output would be empty for input \(x.shape)") }
         let outPlane = outSpatial.reduce(1, *)
-        var out = [Float](repeating: 0, count: planes * outPlane)
         let inStrides = strides(of: spatial)
         let rank = spatial.count
         let kernelCount = g.kernel.reduce(1, *)
+        // The window of every output position, once for all planes: source offsets (−1 outside the
+        // input) and the padded-window size that count_include_pad divides by.
+        var offsets = [Int](repeating: -1, count: outPlane * kernelCount)
+        var paddedCounts = [Int](repeating: 0, count: outPlane)
         var outIndex = [Int](repeating: 0, count: rank)
         var kIndex = [Int](repeating: 0, count: rank)
         for o in 0..<outPlane {
             var rem = o
             for d in stride(from: rank - 1, through: 0, by: -1) { outIndex[d] = rem % outSpatial[d]; rem /= outSpatial[d] }
-            // Window cells and the padded-window size for count_include_pad (clipped to the padded extent).
-            var offsets = [Int]()
             var paddedCount = 1
             for d in 0..<rank {
                 let start = outIndex[d] * g.strides[d] - g.padsBegin[d]
                 let end = min(start + (g.kernel[d] - 1) * g.dilations[d] + 1, spatial[d] + g.padsEnd[d])
                 paddedCount *= (end - start + g.dilations[d] - 1) / g.dilations[d]
             }
+            paddedCounts[o] = paddedCount
             for k in 0..<kernelCount {
                 var r = k
                 for d in stride(from: rank - 1, through: 0, by: -1) { kIndex[d] = r % g.kernel[d]; r /= g.kernel[d] }
@@ -227,19 +229,38 @@ struct PoolOperator: Operator {
                     if c < 0 || c >= spatial[d] { inside = false; break }
                     off += c * inStrides[d]
                 }
-                if inside { offsets.append(off) }
+                if inside { offsets[o * kernelCount + k] = off }
             }
-            for p in 0..<planes {
-                let base = p * planeSize
-                if kind == .max {
-                    var m = -Float.infinity
-                    for off in offsets { m = max(m, values[base + off]) }
-                    out[p * outPlane + o] = m
-                } else {
-                    var s: Float = 0
-                    for off in offsets { s += values[base + off] }
-                    let n = countIncludePad ? paddedCount : offsets.count
-                    out[p * outPlane + o] = n > 0 ? s / Float(n) : 0
+        }
+        var out = [Float](repeating: 0, count: planes * outPlane)
+        let isMax = kind == .max
+        let includePad = countIncludePad
+        values.withUnsafeBufferPointer { src in
+            offsets.withUnsafeBufferPointer { offs in
+                out.withUnsafeMutableBufferPointer { dst in
+                    parallelChunks(planes, threads: threads) { range in
+                        for p in range {
+                            let base = src.baseAddress! + p * planeSize
+                            let row = dst.baseAddress! + p * outPlane
+                            for o in 0..<outPlane {
+                                var m = -Float.infinity, s: Float = 0, n = 0
+                                for k in 0..<kernelCount {
+                                    let off = offs[o * kernelCount + k]
+                                    if off < 0 { continue }
+                                    let v = base[off]
+                                    m = max(m, v)
+                                    s += v
+                                    n += 1
+                                }
+                                if isMax {
+                                    row[o] = m
+                                } else {
+                                    let divisor = includePad ? paddedCounts[o] : n
+                                    row[o] = divisor > 0 ? s / Float(divisor) : 0
+                                }
+                            }
+                        }
+                    }
                 }
             }
         }
