@@ -5,6 +5,12 @@ import TileRun
 enum BenchCommand {
     static let usage = "tilerun bench MODEL.onnx [--tile 512] [--batch N] [--threads N] [--repeat N] [--device cpu] [--json]"
 
+    /// `--device`: `cpu` or `auto` (which means the CPU until the OpenCL backend exists).
+    static func requireCPU(_ device: String?) throws {
+        guard let device, device != "cpu", device != "auto" else { return }
+        throw UsageError("--device \(device): only the CPU backend exists in this build")
+    }
+
     static func run(_ words: [String]) throws -> Int32 {
         let args = try Arguments(words, flags: ["--json"], options: ["--tile", "--batch", "--threads", "--repeat", "--device"])
         guard args.positionals.count == 1 else { throw UsageError("bench needs one model file") }
@@ -12,10 +18,7 @@ enum BenchCommand {
             guard let v = Int(args.options[key] ?? "\(fallback)"), v > 0 else { throw UsageError("\(key) must be a positive integer") }
             return v
         }
-        let device = args.options["--device"] ?? "cpu"
-        guard device == "cpu" || device == "auto" else {
-            throw UsageError("--device \(device): only the CPU backend exists in this build")
-        }
+        try requireCPU(args.options["--device"])
         let bench = InferenceBenchmark(tileSize: try positive("--tile", 512), batch: try positive("--batch", 1),
                                        threads: try positive("--threads", ProcessInfo.processInfo.activeProcessorCount),
                                        repeats: try positive("--repeat", 5))

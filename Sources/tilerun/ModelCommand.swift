@@ -5,7 +5,7 @@ import TileRun
 enum ModelCommand {
     static let usage = """
         tilerun model info MODEL.onnx [--tile N] [--json]
-          tilerun model test DIR... [--threads N] [--normalized-tolerance T]
+          tilerun model test DIR... [--threads N] [--normalized-tolerance T] [--device cpu]
         """
 
     static func run(_ words: [String]) throws -> Int32 {
@@ -38,7 +38,8 @@ enum ModelCommand {
     }
 
     static func test(_ words: [String]) throws -> Int32 {
-        let args = try Arguments(words, flags: [], options: ["--threads", "--normalized-tolerance"])
+        let args = try Arguments(words, flags: [], options: ["--threads", "--normalized-tolerance", "--device"])
+        try BenchCommand.requireCPU(args.options["--device"])
         guard !args.positionals.isEmpty else { throw UsageError("model test needs at least one folder") }
         let threads = try Int(args.options["--threads"] ?? "\(ProcessInfo.processInfo.activeProcessorCount)")
             .flatMap { $0 > 0 ? $0 : nil } ?? { throw UsageError("--threads must be a positive integer") }()

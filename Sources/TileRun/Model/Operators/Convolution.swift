@@ -69,11 +69,13 @@ final class ConvOperator: Operator, @unchecked Sendable {
         }
         lock.unlock()
         let (oh, ow) = geometry.outputSize(height: h, width: wd)
-        var out = [Float](repeating: 0, count: n * geometry.outChannels * oh * ow)
-        values.withUnsafeBufferPointer { input in
-            out.withUnsafeMutableBufferPointer { output in
+        // The kernel writes every output element, so the array need not be zero-filled first.
+        let count = n * geometry.outChannels * oh * ow
+        let out = values.withUnsafeBufferPointer { input in
+            [Float](unsafeUninitializedCapacity: count) { output, initialized in
                 kernel.run(input: input.baseAddress!, batch: n, height: h, width: wd, output: output.baseAddress!,
                            threads: context.threads)
+                initialized = count
             }
         }
         let shape = [n, geometry.outChannels] + (two ? [oh, ow] : [ow])
