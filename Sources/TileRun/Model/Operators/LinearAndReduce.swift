@@ -102,16 +102,22 @@ struct SoftmaxOperator: Operator {
         let outer = x.shape[..<a].reduce(1, *)
         let length = legacy ? x.shape[a...].reduce(1, *) : x.shape[a]
         let inner = legacy ? 1 : x.shape[(a + 1)...].reduce(1, *)
-        var out = v
-        for o in 0..<outer {
-            for i in 0..<inner {
-                let base = o * length * inner + i
-                var m = -Float.infinity
-                for j in 0..<length { m = max(m, v[base + j * inner]) }
-                var sum: Float = 0
-                for j in 0..<length { let e = expf(v[base + j * inner] - m); out[base + j * inner] = e; sum += e }
-                for j in 0..<length { out[base + j * inner] /= sum }
+        // Each (outer, inner) position is one independent softmax; positions split across workers.
+        let out = [Float](unsafeUninitializedCapacity: v.count) { buffer, initialized in
+            v.withUnsafeBufferPointer { src in
+                let dst = buffer.baseAddress!
+                parallelChunks(outer * inner, threads: context.threads) { range in
+                    for position in range {
+                        let base = (position / inner) * length * inner + position % inner
+                        var m = -Float.infinity
+                        for j in 0..<length { m = max(m, src[base + j * inner]) }
+                        var sum: Float = 0
+                        for j in 0..<length { let e = expf(src[base + j * inner] - m); dst[base + j * inner] = e; sum += e }
+                        for j in 0..<length { dst[base + j * inner] /= sum }
+                    }
+                }
             }
+            initialized = v.count
         }
         return [Tensor(shape: x.shape, floats: out)]
     }

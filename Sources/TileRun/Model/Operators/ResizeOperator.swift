@@ -126,6 +126,11 @@ struct ResizeOperator: Operator {
             outside.append(axisOutside)
         }
 
+        if rank == 4, x.shape[0] == outShape[0], x.shape[1] == outShape[1],
+           !outside[2].contains(true), !outside[3].contains(true) {
+            return [resizePlanes(values, x.shape, outShape, rowTaps: taps[2], rowCount: tapsPerAxis[2],
+                                 columnTaps: taps[3], columnCount: tapsPerAxis[3], threads: context.threads)]
+        }
         let inStrides = strides(of: x.shape)
         let total = outShape.reduce(1, *)
         var out = [Float](repeating: 0, count: total)
@@ -162,6 +167,46 @@ struct ResizeOperator: Operator {
             }
         }
         return [Tensor(shape: outShape, floats: out)]
+    }
+
+    /// The common case, N and C unchanged: each output value mixes at most 2×2 source values of its plane,
+    /// with the row and column taps computed once. Planes run in parallel; each is written by one worker.
+    private func resizePlanes(_ values: [Float], _ inShape: [Int], _ outShape: [Int],
+                              rowTaps: [(index: Int, weight: Float)], rowCount: Int,
+                              columnTaps: [(index: Int, weight: Float)], columnCount: Int, threads: Int) -> Tensor {
+        let planes = inShape[0] * inShape[1]
+        let (ih, iw, oh, ow) = (inShape[2], inShape[3], outShape[2], outShape[3])
+        let total = planes * oh * ow
+        let out = [Float](unsafeUninitializedCapacity: total) { buffer, initialized in
+            values.withUnsafeBufferPointer { src in
+                let dst = buffer.baseAddress!
+                parallelChunks(planes, threads: threads) { range in
+                    for p in range {
+                        let plane = src.baseAddress! + p * ih * iw
+                        let target = dst + p * oh * ow
+                        for y in 0..<oh {
+                            for x in 0..<ow {
+                                var sum: Float = 0
+                                for ty in 0..<rowCount {
+                                    let r = rowTaps[y * rowCount + ty]
+                                    if r.weight == 0 { continue }
+                                    let row = plane + r.index * iw
+                                    var acc: Float = 0
+                                    for tx in 0..<columnCount {
+                                        let c = columnTaps[x * columnCount + tx]
+                                        if c.weight != 0 { acc += c.weight * row[c.index] }
+                                    }
+                                    sum += r.weight * acc
+                                }
+                                target[y * ow + x] = sum
+                            }
+                        }
+                    }
+                }
+            }
+            initialized = total
+        }
+        return Tensor(shape: outShape, floats: out)
     }
 
     private func sourceCoordinate(_ o: Int, scale: Float, inLength: Int, outLength: Int,
