@@ -181,13 +181,19 @@ struct ConvTransposeOperator: Operator {
                                         for ky in 0..<kh {
                                             for kx in 0..<kw {
                                                 let row = columns + ((oc * kh + ky) * kw + kx) * pixels
+                                                // Input columns whose output column 0 ≤ x·sx − pl + kx·dx < ow.
+                                                let shift = kx * dx - pl
+                                                let first = max(0, (-shift + sx - 1) / sx)
+                                                let end = ow - 1 - shift < 0 ? 0 : min(iw, (ow - 1 - shift) / sx + 1)
+                                                guard first < end else { continue }
                                                 for y in 0..<ih {
                                                     let oy = y * sy - pt + ky * dy
                                                     if oy < 0 || oy >= oh { continue }
-                                                    for xx in 0..<iw {
-                                                        let ox = xx * sx - pl + kx * dx
-                                                        if ox < 0 || ox >= ow { continue }
-                                                        plane[oy * ow + ox] += row[y * iw + xx]
+                                                    var target = plane + oy * ow + first * sx + shift
+                                                    let source = row + y * iw
+                                                    for xx in first..<end {
+                                                        target.pointee += source[xx]
+                                                        target += sx
                                                     }
                                                 }
                                             }
