@@ -158,13 +158,7 @@ struct ReduceMeanOperator: Operator {
             var o = 0
             for d in 0..<x.rank where !reduce.contains(d) { o += counter[d] * outStrides[d] }
             sums[o] += Double(v[i])
-            var d = x.rank - 1
-            while d >= 0 {
-                counter[d] += 1
-                if counter[d] < x.shape[d] { break }
-                counter[d] = 0
-                d -= 1
-            }
+            advance(&counter, within: x.shape)
         }
         let shape = keepDims ? keptShape : x.shape.enumerated().filter { !reduce.contains($0.offset) }.map(\.element)
         return [Tensor(shape: shape, floats: sums.map { Float($0 / Double(max(count, 1))) })]

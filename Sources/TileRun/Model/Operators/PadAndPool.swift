@@ -64,13 +64,7 @@ struct PadOperator: Operator {
                 offset += c * src[d]
             }
             idx[i] = inside ? offset : -1
-            var d = rank - 1
-            while d >= 0 {
-                counter[d] += 1
-                if counter[d] < shape[d] { break }
-                counter[d] = 0
-                d -= 1
-            }
+            advance(&counter, within: shape)
         }
         switch x.storage {
         case .float(let v): return [Tensor(shape: shape, floats: idx.map { $0 < 0 ? value : v[$0] })]

@@ -158,13 +158,7 @@ struct ResizeOperator: Operator {
                 }
                 out[i] = sum
             }
-            var d = rank - 1
-            while d >= 0 {
-                counter[d] += 1
-                if counter[d] < outShape[d] { break }
-                counter[d] = 0
-                d -= 1
-            }
+            advance(&counter, within: outShape)
         }
         return [Tensor(shape: outShape, floats: out)]
     }

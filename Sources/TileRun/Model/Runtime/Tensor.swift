@@ -92,3 +92,15 @@ func strides(of shape: [Int]) -> [Int] {
     }
     return s
 }
+
+/// Steps a row-major multi-index to the next position within `shape` (last axis fastest).
+@inline(__always)
+func advance(_ counter: inout [Int], within shape: [Int]) {
+    var d = shape.count - 1
+    while d >= 0 {
+        counter[d] += 1
+        if counter[d] < shape[d] { return }
+        counter[d] = 0
+        d -= 1
+    }
+}
