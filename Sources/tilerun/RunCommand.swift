@@ -4,7 +4,8 @@ import TileRun
 /// `tilerun run`: scenes in, georeferenced class maps and statistics out (docs/pipeline-files.md).
 enum RunCommand {
     static let usage = """
-        tilerun run [PIPELINE.json] [--input FILE|DIR|GLOB]... [--model M.onnx] [--output DIR] [--threads N] [--probabilities]
+        tilerun run [PIPELINE.json] [--input FILE|DIR|GLOB|LIST.txt]... [--model M.onnx] [--output DIR] [--device D]
+                    [--threads N] [--probabilities] [--no-quicklook] [--progress auto|bar|lines|json|none]
           tilerun validate PIPELINE.json
         """
 
@@ -24,7 +25,9 @@ enum RunCommand {
             if word.hasPrefix("--input=") { inputs.append(String(word.dropFirst("--input=".count))) } else { rest.append(word) }
             i += 1
         }
-        let args = try Arguments(rest, flags: ["--probabilities"], options: ["--model", "--output", "--threads"])
+        let args = try Arguments(rest, flags: ["--probabilities", "--no-quicklook"],
+                                 options: ["--model", "--output", "--threads", "--device", "--progress"])
+        let progress = try ProgressDisplay(requested: args.options["--progress"] ?? "auto")
         guard args.positionals.count <= 1 else { throw UsageError("run takes at most one pipeline file") }
         var threads: Int?
         if let text = args.options["--threads"] {
@@ -36,12 +39,13 @@ enum RunCommand {
         do {
             let file = try pipelinePath.map { try PipelineFile.load(path: $0) } ?? PipelineFile()
             settings = try RunSettings(file: file, path: pipelinePath, inputs: inputs, model: args.options["--model"],
-                                       output: args.options["--output"], threads: threads)
+                                       output: args.options["--output"], device: args.options["--device"], threads: threads)
         } catch let error as PipelineError {
             error.lines.forEach(Console.error)
             return 2
         }
         if args.flags.contains("--probabilities") { settings.writeProbabilities = true }
+        if args.flags.contains("--no-quicklook") { settings.writeQuicklook = false }
         // An unusable model is a configuration error: no scene could run.
         let plan: ModelPlan
         do {
@@ -50,9 +54,8 @@ enum RunCommand {
             Console.error(error.description)
             return 2
         }
-        let outcome = try BatchRunner(plan: plan).run(report: Console.error) { result in
-            print("\(result.scene) -> \(result.classMap) (\(result.tiles) tiles, \(result.skippedTiles) all nodata)")
-        }
+        let outcome = try BatchRunner(plan: plan).run(events: progress.handle)
+        progress.end()
         print("\(outcome.results.count) scene\(outcome.results.count == 1 ? "" : "s") done, \(outcome.failures.count) failed")
         return outcome.exitCode
     }

@@ -6,8 +6,9 @@
 Receptive field 5x5 (radius 2), so tiled inference with overlap >= 16 (blend margin 4) must match
 whole-image inference exactly away from the scene border. Metadata: four classes with colours, values
 10/20/30/40 (so the class map must map channels to values), normalization 1/255, mean 0.5, std 0.25.
-Usage: make_pipeline_test_model.py OUT.onnx [--bands N] [--fixed-batch B]
-  (N input channels, default 3; B fixes the input's batch dimension, default symbolic)
+Usage: make_pipeline_test_model.py OUT.onnx [--bands N] [--fixed-batch B] [--pre-post]
+  (N input channels, default 3; B fixes the input's batch dimension, default symbolic; --pre-post makes
+  a pre/post-event model: 2×N channels, metadata tilerun.input_kind = pre-post)
 Test-time only: onnx and numpy are never runtime dependencies of tilerun.
 """
 import argparse
@@ -23,9 +24,10 @@ def main():
     parser.add_argument("out")
     parser.add_argument("--bands", type=int, default=3)
     parser.add_argument("--fixed-batch", type=int)
+    parser.add_argument("--pre-post", action="store_true")
     args = parser.parse_args()
     rng = np.random.default_rng(4)
-    c = args.bands
+    c = args.bands * (2 if args.pre_post else 1)
     w1 = rng.normal(0, 0.6, (8, c, 3, 3)).astype(np.float32)
     b1 = rng.normal(0, 0.1, 8).astype(np.float32)
     w2 = rng.normal(0, 0.6, (4, 8, 3, 3)).astype(np.float32)
@@ -52,13 +54,16 @@ def main():
     model.ir_version = 8
     classes = [{"value": 10, "name": "water", "color": "#0064C8"}, {"value": 20, "name": "trees", "color": "#006400"},
                {"value": 30, "name": "built-up", "color": "#FA0000"}, {"value": 40, "name": "bare", "color": "#B4B4B4"}]
-    helper.set_model_props(model, {
+    props = {
         "tilerun.classes": json.dumps(classes),
         "tilerun.normalization.scale": "1/255",
         "tilerun.normalization.mean": "0.5",
         "tilerun.normalization.std": "0.25",
         "tilerun.output": "logits",
-    })
+    }
+    if args.pre_post:
+        props["tilerun.input_kind"] = "pre-post"
+    helper.set_model_props(model, props)
     onnx.checker.check_model(model)
     onnx.save(model, args.out)
 

@@ -1,10 +1,26 @@
 import Foundation
 
+/// What a batch reports while it runs, in order.
+public enum RunEvent: Sendable {
+    /// The batch's scenes are known: how many, and their tiles in all (for progress and ETA).
+    case planned(scenes: Int, tiles: Int)
+    /// A scene starts (0-based `index` of `planned.scenes`).
+    case sceneStarted(index: Int, scene: SceneInput, tiles: Int)
+    /// More tiles of the running scene are done.
+    case tilesDone(Int)
+    case sceneFinished(SceneResult)
+    /// A scene, or an input that names nothing, failed: one line naming the file and the reason.
+    case sceneFailed(String)
+}
+
 /// Runs every scene of a batch; a scene that fails costs only that scene.
+///
+/// Scenes stream one after another, and each scene's last step (building its Cloud-Optimized files and
+/// statistics) runs while the next scene's tiles are inferred, so small scenes keep the model busy.
 public struct BatchRunner: Sendable {
     public let plan: ModelPlan
 
-    /// A runner for the scenes `plan.settings.inputs` name.
+    /// A runner for the scenes `plan.settings` names.
     public init(plan: ModelPlan) { self.plan = plan }
 
     /// The outcome of a batch.
@@ -16,38 +32,70 @@ public struct BatchRunner: Sendable {
         public var exitCode: Int32 { failures.isEmpty ? 0 : 1 }
     }
 
-    /// Processes the scenes `inputs` name, in order, calling `report` with each failure line as it happens
-    /// and `finished` with each result.
-    public func run(report: (String) -> Void = { _ in }, finished: (SceneResult) -> Void = { _ in }) throws -> Outcome {
+    /// The scenes the settings name (pairs matched for pre-post models), and one line per input that
+    /// gives no scene.
+    public func scenes() -> (scenes: [SceneInput], problems: [String]) {
+        let settings = plan.settings
+        let discovered = InputDiscovery.scenes(settings.inputs)
+        guard plan.isPrePost else {
+            return (discovered.paths.map(SceneInput.init(file:)), discovered.problems)
+        }
+        let paired = ScenePairing.pairs(discovered.paths, explicit: settings.pairs, pattern: settings.pairPattern)
+        return (paired.scenes, discovered.problems + paired.problems)
+    }
+
+    /// Processes the scenes, in order, reporting each step to `events` (on the calling thread).
+    public func run(events: (RunEvent) -> Void = { _ in }) throws -> Outcome {
         try FileManager.default.createDirectory(atPath: plan.settings.outputFolder, withIntermediateDirectories: true)
         var outcome = Outcome()
-        let discovered = InputDiscovery.scenes(plan.settings.inputs)
-        for problem in discovered.problems {
-            outcome.failures.append(problem)
-            report(problem)
+        func fail(_ line: String) {
+            outcome.failures.append(line)
+            events(.sceneFailed(line))
         }
+        let found = scenes()
+        found.problems.forEach(fail)
         let processor = SceneProcessor(plan: plan)
-        var outputOwners: [String: String] = [:]
-        for scene in discovered.paths {
-            // Outputs are named after the scene's file name, so two folders' a.tif would overwrite each other.
-            let classMap = processor.outputPaths(scene: scene).classes
+        let tiles = found.scenes.map { processor.tileCount($0) ?? 0 }
+        events(.planned(scenes: found.scenes.count, tiles: tiles.reduce(0, +)))
+
+        var finishing: (scene: SceneInput, work: Prefetch<Result<SceneResult, Error>>)?
+        func collect() {
+            guard let (scene, work) = finishing else { return }
+            finishing = nil
+            switch work.value {
+            case .success(let result):
+                outcome.results.append(result)
+                events(.sceneFinished(result))
+            case .failure(let error):
+                fail(Self.line(error, scene: scene))
+            }
+        }
+        var outputOwners: [String: SceneInput] = [:]
+        for (index, scene) in found.scenes.enumerated() {
+            // Outputs are named after the scene, so two folders' a.tif would overwrite each other.
+            let classMap = processor.outputPaths(scene).classes
             if let owner = outputOwners[classMap] {
-                let line = "\(scene): its outputs would overwrite those of \(owner) (same file name)"
-                outcome.failures.append(line)
-                report(line)
+                collect()
+                fail("\(scene): its outputs would overwrite those of \(owner) (same name '\(scene.name)')")
                 continue
             }
             outputOwners[classMap] = scene
+            events(.sceneStarted(index: index, scene: scene, tiles: tiles[index]))
             do {
-                let result = try processor.process(scene: scene)
-                outcome.results.append(result)
-                finished(result)
+                let streamed = try processor.stream(scene) { events(.tilesDone($0)) }
+                collect()
+                finishing = (scene, Prefetch { Result { try streamed.complete() } })
             } catch {
-                let line = error is RasterError || error is ModelError ? "\(error)" : "\(scene): \(error)"
-                outcome.failures.append(line)
-                report(line)
+                collect()
+                fail(Self.line(error, scene: scene))
             }
         }
+        collect()
         return outcome
+    }
+
+    /// One line naming the file and the reason.
+    static func line(_ error: Error, scene: SceneInput) -> String {
+        error is RasterError || error is ModelError ? "\(error)" : "\(scene): \(error)"
     }
 }

@@ -14,10 +14,16 @@ public final class ModelPlan: @unchecked Sendable {
     public let outputName: String
     /// Model input channels.
     public let channels: Int
-    /// Zero-based source band per channel.
+    /// True for models fed a pre-event and a post-event scene stacked on the channel axis.
+    public let isPrePost: Bool
+    /// Zero-based source band per channel of one scene (half the channels for pre-post models).
     public let bands: [Int]
     /// Per-channel `pixel × multiply + add`.
     public let affine: [(multiply: Float, add: Float)]
+    /// Per-channel mean and standard deviation applied after a percentile stretch.
+    public let standardization: [(mean: Float, std: Float)]
+    /// When set, each scene's bands are stretched so these percentiles map to 0 and 1 (before `standardization`).
+    public let percentiles: (low: Double, high: Double)?
     /// Tile side in pixels.
     public let tileSize: Int
     /// Overlap between neighbouring tiles in pixels.
@@ -46,16 +52,21 @@ public final class ModelPlan: @unchecked Sendable {
         inputName = input.name
         outputName = output
 
+        isPrePost = metadata.inputKind == .prePost
+        let scenes = isPrePost ? 2 : 1
         var declaredChannels: Int?
         if case .value(let c) = shape[1] { declaredChannels = c }
         let chosenBands = settings.bands ?? metadata.bands
-        guard let channels = declaredChannels ?? chosenBands?.count else {
+        guard let channels = declaredChannels ?? chosenBands.map({ $0.count * scenes }) else {
             throw fail("the input's channel count is not fixed; give bands in the pipeline")
         }
         self.channels = channels
-        let bandNumbers = chosenBands ?? Array(1...channels)
-        guard bandNumbers.count == channels else {
-            throw fail("\(bandNumbers.count) bands are chosen (\(bandNumbers.map(String.init).joined(separator: ","))) but the model takes \(channels) channels")
+        guard channels % scenes == 0 else { throw fail("a pre-post model needs an even channel count, not \(channels)") }
+        let perScene = channels / scenes
+        let bandNumbers = chosenBands ?? Array(1...perScene)
+        guard bandNumbers.count == perScene else {
+            let what = isPrePost ? "\(perScene) per scene (pre and post stacked)" : "\(channels) channels"
+            throw fail("\(bandNumbers.count) bands are chosen (\(bandNumbers.map(String.init).joined(separator: ","))) but the model takes \(what)")
         }
         bands = bandNumbers.map { $0 - 1 }
 
@@ -66,12 +77,22 @@ public final class ModelPlan: @unchecked Sendable {
             normalization = metadata.normalization ?? ModelMetadata.Normalization()
         }
         for (name, values) in [("mean", normalization.mean), ("std", normalization.std)]
-        where values.count != 1 && values.count != channels {
+        where values.count != 1 && values.count != channels && values.count != perScene {
             throw fail("normalization \(name) has \(values.count) values for \(channels) channels")
         }
+        // Lists may give one value, one per channel, or (pre-post) one per scene band, repeated for both scenes.
+        func pick(_ values: [Double], _ c: Int) -> Double {
+            values.count == 1 ? values[0] : values.count == channels ? values[c] : values[c % perScene]
+        }
+        standardization = (0..<channels).map { (Float(pick(normalization.mean, $0)), Float(pick(normalization.std, $0))) }
         affine = (0..<channels).map { c in
-            let a = normalization.affine(channel: c)
-            return (Float(a.multiply), Float(a.add))
+            let m = pick(normalization.mean, c), s = pick(normalization.std, c)
+            return (Float(normalization.scale / s), Float(-m / s))
+        }
+        if let p = settings.normalization?.percentiles, p.count == 2 {
+            percentiles = (p[0], p[1])
+        } else {
+            percentiles = nil
         }
 
         var fixedSize: Int?

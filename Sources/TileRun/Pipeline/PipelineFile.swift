@@ -5,15 +5,20 @@ import Foundation
 /// `output` is optional, with defaults from the model's metadata where it has them.
 public struct PipelineFile: Codable, Equatable, Sendable {
     /// Per-band input normalization, `(pixel × scale − mean) / std`; missing parts default to 1, 0, 1.
+    /// With `percentiles`, each band of each scene is first stretched so that its low and high
+    /// percentiles map to 0 and 1 (instead of multiplying by `scale`).
     public struct Normalization: Codable, Equatable, Sendable {
         public var scale: Double?
         public var mean: [Double]?
         public var std: [Double]?
+        /// `[low, high]` percentiles, e.g. `[2, 98]`.
+        public var percentiles: [Double]?
 
-        public init(scale: Double? = nil, mean: [Double]? = nil, std: [Double]? = nil) {
+        public init(scale: Double? = nil, mean: [Double]? = nil, std: [Double]? = nil, percentiles: [Double]? = nil) {
             self.scale = scale
             self.mean = mean
             self.std = std
+            self.percentiles = percentiles
         }
     }
 
@@ -21,12 +26,45 @@ public struct PipelineFile: Codable, Equatable, Sendable {
     public struct Outputs: Codable, Equatable, Sendable {
         /// Also write a float32 GeoTIFF with one blended probability band per class.
         public var probabilities: Bool?
+        /// Write a quicklook PNG per scene (default true).
+        public var quicklook: Bool?
 
-        public init(probabilities: Bool? = nil) { self.probabilities = probabilities }
+        public init(probabilities: Bool? = nil, quicklook: Bool? = nil) {
+            self.probabilities = probabilities
+            self.quicklook = quicklook
+        }
     }
 
-    /// Files, folders (their .tif/.tiff files) and glob patterns.
+    /// One pre/post-event pair for a pre-post (damage) model.
+    public struct Pair: Codable, Equatable, Sendable {
+        public var pre: String
+        public var post: String
+
+        public init(pre: String, post: String) {
+            self.pre = pre
+            self.post = post
+        }
+    }
+
+    /// The words that tell a pre-event file from its post-event partner (`a-pre.tif` / `a-post.tif`).
+    public struct PairPattern: Codable, Equatable, Sendable {
+        public var pre: String
+        public var post: String
+
+        public init(pre: String = "pre", post: String = "post") {
+            self.pre = pre
+            self.post = post
+        }
+    }
+
+    /// Files, folders (their .tif/.tiff files), glob patterns and list files (`.txt`/`.list`, one path a line).
     public var inputs: [String]?
+    /// Explicit pre/post pairs for pre-post models (in addition to pairs matched by name among `inputs`).
+    public var pairs: [Pair]?
+    /// How pre and post files are matched by name among `inputs`.
+    public var pairPattern: PairPattern?
+    /// `auto`, `cpu`, `opencl` or `opencl:P.D`.
+    public var device: String?
     /// The ONNX model.
     public var model: String?
     /// 1-based source band per model channel.
@@ -43,10 +81,14 @@ public struct PipelineFile: Codable, Equatable, Sendable {
     public var output: String?
     public var outputs: Outputs?
 
-    public init(inputs: [String]? = nil, model: String? = nil, bands: [Int]? = nil, normalization: Normalization? = nil,
+    public init(inputs: [String]? = nil, pairs: [Pair]? = nil, pairPattern: PairPattern? = nil, model: String? = nil,
+                device: String? = nil, bands: [Int]? = nil, normalization: Normalization? = nil,
                 tileSize: Int? = nil, overlap: Int? = nil, blending: String? = nil, batch: Int? = nil,
                 threads: Int? = nil, output: String? = nil, outputs: Outputs? = nil) {
         self.inputs = inputs
+        self.pairs = pairs
+        self.pairPattern = pairPattern
+        self.device = device
         self.model = model
         self.bands = bands
         self.normalization = normalization
@@ -60,11 +102,20 @@ public struct PipelineFile: Codable, Equatable, Sendable {
     }
 
     static let knownFields: [String: Set<String>] = [
-        "": ["inputs", "model", "bands", "normalization", "tileSize", "overlap", "blending", "batch", "threads",
-             "output", "outputs"],
-        "normalization": ["scale", "mean", "std"],
-        "outputs": ["probabilities"],
+        "": ["inputs", "pairs", "pairPattern", "model", "device", "bands", "normalization", "tileSize", "overlap",
+             "blending", "batch", "threads", "output", "outputs"],
+        "normalization": ["scale", "mean", "std", "percentiles"],
+        "outputs": ["probabilities", "quicklook"],
+        "pairPattern": ["pre", "post"],
     ]
+
+    /// True for `auto`, `cpu`, `opencl` and `opencl:P.D` (platform and device numbers).
+    static func isDeviceName(_ name: String) -> Bool {
+        if ["auto", "cpu", "opencl"].contains(name) { return true }
+        guard name.hasPrefix("opencl:") else { return false }
+        let numbers = name.dropFirst("opencl:".count).split(separator: ".", omittingEmptySubsequences: false)
+        return numbers.count == 2 && numbers.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
+    }
 
     /// Decodes `data`; on failure returns the problems found (unknown fields, wrong types, bad JSON).
     public static func decode(_ data: Data) -> (file: PipelineFile?, problems: [PipelineProblem]) {
@@ -103,10 +154,24 @@ public struct PipelineFile: Codable, Equatable, Sendable {
         var problems: [PipelineProblem] = []
         func add(_ field: String, _ problem: String) { problems.append(PipelineProblem(field: field, problem: problem)) }
         if let inputs {
-            if inputs.isEmpty && requireAll { add("inputs", "must list at least one file, folder or glob") }
+            if inputs.isEmpty && requireAll && (pairs ?? []).isEmpty { add("inputs", "must list at least one file, folder or glob") }
             for (i, input) in inputs.enumerated() where input.isEmpty { add("inputs[\(i)]", "is empty") }
-        } else if requireAll {
+        } else if requireAll && (pairs ?? []).isEmpty {
             add("inputs", "is required (files, folders or globs)")
+        }
+        for (i, pair) in (pairs ?? []).enumerated() {
+            if pair.pre.isEmpty { add("pairs[\(i)].pre", "is empty") }
+            if pair.post.isEmpty { add("pairs[\(i)].post", "is empty") }
+            if !pair.pre.isEmpty && pair.pre == pair.post { add("pairs[\(i)]", "pre and post name the same file") }
+        }
+        if let p = pairPattern {
+            for (field, word) in [("pre", p.pre), ("post", p.post)] where word.isEmpty || word.contains("/") {
+                add("pairPattern.\(field)", "'\(word)' must be a non-empty word of a file name")
+            }
+            if p.pre == p.post { add("pairPattern", "pre and post are the same word '\(p.pre)'") }
+        }
+        if let device, !PipelineFile.isDeviceName(device) {
+            add("device", "'\(device)' is not one of \"auto\", \"cpu\", \"opencl\", \"opencl:P.D\" (platform and device numbers)")
         }
         if model == nil && requireAll { add("model", "is required (an ONNX file, relative to the pipeline file)") }
         if model?.isEmpty == true { add("model", "is empty") }
@@ -132,6 +197,12 @@ public struct PipelineFile: Codable, Equatable, Sendable {
             }
             if let bands, let std = n.std, std.count > 1, std.count != bands.count {
                 add("normalization.std", "\(std.count) values for \(bands.count) bands")
+            }
+            if let p = n.percentiles {
+                if p.count != 2 || !(0 <= p[0] && p[0] < p[1] && p[1] <= 100) {
+                    add("normalization.percentiles", "expected [low, high] with 0 ≤ low < high ≤ 100, e.g. [2, 98]")
+                }
+                if n.scale != nil { add("normalization", "give scale or percentiles, not both") }
             }
         }
         if let tileSize, !(16...8192).contains(tileSize) { add("tileSize", "\(tileSize) must be from 16 to 8192 pixels") }
@@ -192,6 +263,7 @@ public struct PipelineFile: Codable, Equatable, Sendable {
         case is [String].Type: return "a list of strings"
         case is [Int].Type: return "a list of whole numbers"
         case is [Double].Type: return "a list of numbers"
+        case is [Pair].Type: return "a list of {\"pre\": ..., \"post\": ...} objects"
         case is [Any].Type: return "a list"
         default: return "an object"
         }

@@ -2,11 +2,12 @@ import Foundation
 
 /// What one scene produced.
 public struct SceneResult: Sendable {
-    /// The input scene's path.
-    public var scene: String
-    /// The paths written: class map, probabilities (when asked for), statistics.
+    /// The scene: its name and file (or pre and post files).
+    public var scene: SceneInput
+    /// The paths written: class map, probabilities (when asked for), quicklook (when asked for), statistics.
     public var classMap: String
     public var probabilities: String?
+    public var quicklook: String?
     public var statisticsJSON: String
     public var statisticsCSV: String
     public var statistics: SceneStatistics
@@ -16,132 +17,124 @@ public struct SceneResult: Sendable {
     public var skippedTiles: Int
 }
 
-/// Runs one scene through the stages: read tile windows (padded by reflection), normalize, infer,
-/// convert to probabilities, blend, argmax, and stream finished rows to the class map writer.
+/// The output paths of one scene in the output folder.
+public struct SceneOutputPaths: Sendable {
+    public var classes: String
+    public var probabilities: String
+    public var quicklook: String
+    public var json: String
+    public var csv: String
+
+    /// `NAME-classes.tif`, `NAME-probabilities.tif`, `NAME-quicklook.png`, `NAME-statistics.json`/`.csv`.
+    public init(folder: String, name: String) {
+        func path(_ suffix: String) -> String { (folder as NSString).appendingPathComponent(name + suffix) }
+        classes = path("-classes.tif")
+        probabilities = path("-probabilities.tif")
+        quicklook = path("-quicklook.png")
+        json = path("-statistics.json")
+        csv = path("-statistics.csv")
+    }
+}
+
+/// Runs one scene through the stages, streaming: read and normalize tile windows (one thread, a batch
+/// or two ahead), infer (the caller's thread, the kernels' threads), then blend, finish and encode rows
+/// (one thread, at most two batches behind). Hand-offs are bounded, so memory does not grow with the
+/// scene's height, and the stages overlap.
 public struct SceneProcessor: Sendable {
     public let plan: ModelPlan
 
     /// A processor for scenes run with `plan`'s model and settings.
     public init(plan: ModelPlan) { self.plan = plan }
 
-    /// The output paths for `scene` in the plan's output folder: `NAME-classes.tif`,
-    /// `NAME-probabilities.tif`, `NAME-statistics.json`, `NAME-statistics.csv`.
-    public func outputPaths(scene: String) -> (classes: String, probabilities: String, json: String, csv: String) {
-        let stem = URL(fileURLWithPath: scene).deletingPathExtension().lastPathComponent
-        let folder = plan.settings.outputFolder as NSString
-        return (folder.appendingPathComponent("\(stem)-classes.tif"), folder.appendingPathComponent("\(stem)-probabilities.tif"),
-                folder.appendingPathComponent("\(stem)-statistics.json"), folder.appendingPathComponent("\(stem)-statistics.csv"))
+    /// The output paths for `scene` in the plan's output folder.
+    public func outputPaths(_ scene: SceneInput) -> SceneOutputPaths {
+        SceneOutputPaths(folder: plan.settings.outputFolder, name: scene.name)
     }
 
-    /// Processes the scene at `path`; throws a `RasterError` or `ModelError` naming the file and the
-    /// reason, leaving no partial outputs.
-    public func process(scene path: String) throws -> SceneResult {
-        let reader = try RasterReader(path: path)
-        let info = reader.info
-        if let highest = plan.bands.max(), highest >= info.bandCount {
-            let bands = plan.bands.map { String($0 + 1) }.joined(separator: ",")
-            throw RasterError(path: path, problem: "the model reads bands \(bands) but the file has \(info.bandCount) band\(info.bandCount == 1 ? "" : "s")")
-        }
+    /// Tiles in the scene's grid, from the first file's header (nil when it cannot be read).
+    public func tileCount(_ scene: SceneInput) -> Int? {
+        guard let reader = try? RasterReader(path: scene.files[0]) else { return nil }
+        let grid = TileGrid(width: reader.info.width, height: reader.info.height, tileSize: plan.tileSize, overlap: plan.overlap)
+        return grid.rows.count * grid.columns.count
+    }
+
+    /// Processes `scene` completely; see `stream`.
+    public func process(_ scene: SceneInput, progress: (Int) -> Void = { _ in }) throws -> SceneResult {
+        try stream(scene, progress: progress).complete()
+    }
+
+    /// Runs every tile of `scene` and streams the finished rows to the outputs, calling `progress` with
+    /// the number of tiles done after each batch. What is left — building the Cloud-Optimized files and
+    /// writing the statistics — is returned, to be completed on any thread (while the next scene streams).
+    /// Throws a `RasterError` or `ModelError` naming the file and the reason, leaving no partial outputs.
+    public func stream(_ scene: SceneInput, progress: (Int) -> Void = { _ in }) throws -> StreamedScene {
+        let source = try TileSource(scene: scene, plan: plan)
+        let info = source.info
         let grid = TileGrid(width: info.width, height: info.height, tileSize: plan.tileSize, overlap: plan.overlap)
         let classes = plan.outputChannels
         let values = plan.classValues(channels: classes)
-        let outputs = outputPaths(scene: path)
-        let classMap = try ClassMapOutput(path: outputs.classes, width: info.width, height: info.height, geo: info.geo,
-                                          values: values, colors: plan.metadata.classes)
-        let probabilityWriter = plan.settings.writeProbabilities
-            ? try RasterWriter(path: outputs.probabilities, width: info.width, height: info.height, options: RasterWriterOptions(
-                sampleType: .float32, bandCount: classes, tileSize: 256, noData: NoData(value: .nan), geo: info.geo,
-                overviewResampling: .average))
-            : nil
-        let area = PixelArea(geo: info.geo)
-        var pixels = [Int](repeating: 0, count: classes)
-        var areas = [Double](repeating: 0, count: classes)
-        var nodataPixels = 0
-        let tileReader = TileReader(reader: reader, plan: plan)
-        var buffer = BlendBuffer(width: info.width, rows: min(plan.tileSize, info.height), classes: classes)
-        let columnWeights = grid.columns.map { grid.axisWeights(position: $0, sceneLength: info.width, blending: plan.settings.blending) }
-        var skipped = 0
+        let outputs = outputPaths(scene)
+        let sink = try SceneSink(plan: plan, scene: scene, info: info, values: values, outputs: outputs)
+        let finisher = TileFinisher(plan: plan, grid: grid, sink: sink)
 
-        // Tiles go to the model in batches of neighbouring columns of one tile row. Decoding the next batch
-        // overlaps inference on this one, so at most two batches of tiles are held.
+        // Tiles go to the model in batches of neighbouring columns of one tile row, in grid order.
         let batchSize = plan.settings.batch
         let batches: [(row: Int, columns: Range<Int>)] = grid.rows.indices.flatMap { row in
             stride(from: 0, to: grid.columns.count, by: batchSize).map { (row, $0..<min($0 + batchSize, grid.columns.count)) }
         }
+        let readQueue = DispatchQueue(label: "tilerun.read")
         let readBatch: @Sendable (Int) -> Result<[TileInput], Error> = { index in
             let (row, columns) = batches[index]
-            return Result { try columns.map { try tileReader.read(x: grid.columns[$0], y: grid.rows[row]) } }
-        }
-        var next: Prefetch<Result<[TileInput], Error>>? = Prefetch { readBatch(0) }
-        var rowWeights: [Float] = []
-        for (index, (rowIndex, columns)) in batches.enumerated() {
-            let tiles = try next!.value.get()
-            next = index + 1 < batches.count ? Prefetch { readBatch(index + 1) } : nil
-            let y = grid.rows[rowIndex]
-            if columns.lowerBound == 0 {
-                rowWeights = grid.axisWeights(position: y, sceneLength: info.height, blending: plan.settings.blending)
-            }
-            var inferred: [(column: Int, tile: TileInput)] = []
-            for (column, tile) in zip(columns, tiles) {
-                buffer.markValid(tile.window, mask: tile.valid)
-                if tile.hasData { inferred.append((column, tile)) } else { skipped += 1 }
-            }
-            if !inferred.isEmpty {
-                let probabilities = try infer(inferred.map(\.tile.values))
-                probabilities.withUnsafeBufferPointer { p in
-                    for (n, item) in inferred.enumerated() {
-                        buffer.add(tile: p.baseAddress! + n * classes * plan.tileSize * plan.tileSize, tileSize: plan.tileSize,
-                                   x: grid.columns[item.column], y: y, sceneHeight: info.height,
-                                   columnWeights: columnWeights[item.column], rowWeights: rowWeights)
-                    }
+            let rows = grid.finishedRows(tileRow: row)
+            return Result {
+                try columns.map { column in
+                    let done = grid.finishedColumns(tileColumn: column)
+                    let finished = RasterWindow(x: done.lowerBound, y: rows.lowerBound, width: done.count, height: rows.count)
+                    return try source.read(row: row, column: column, grid: grid, finished: finished)
                 }
-            }
-            guard columns.upperBound == grid.columns.count else { continue }
-            // No later tile reaches above the next tile row, so the rows before it are final.
-            let finished = rowIndex + 1 < grid.rows.count ? grid.rows[rowIndex + 1] : info.height
-            let firstRow = buffer.top
-            guard finished > firstRow else { continue }
-            let done = buffer.finish(through: finished, probabilities: probabilityWriter != nil)
-            let rows = finished - firstRow
-            for r in 0..<rows {
-                var rowPixels = [Int](repeating: 0, count: classes)
-                for i in 0..<info.width {
-                    let label = Int(done.labels[r * info.width + i])
-                    if label < 0 { nodataPixels += 1 } else { rowPixels[label] += 1 }
-                }
-                let rowArea = area.squareMetres(firstRow + r)
-                for k in 0..<classes {
-                    pixels[k] += rowPixels[k]
-                    if let rowArea { areas[k] += Double(rowPixels[k]) * rowArea }
-                }
-            }
-            try classMap.write(rows: firstRow, height: rows, labels: done.labels)
-            if let probabilityWriter, let p = done.probabilities {
-                try probabilityWriter.write(rows: firstRow, height: rows, values: p)
             }
         }
+        let readAhead = 2
+        var reads = (0..<min(readAhead, batches.count)).map { index in Prefetch(on: readQueue) { readBatch(index) } }
 
-        let hasArea = area.squareMetres(0) != nil
-        let statistics = SceneStatistics(
-            scene: path, width: info.width, height: info.height, crs: info.geo?.coordinateSystem?.summary,
-            areaMethod: area.method,
-            classes: (0..<classes).map { k in
-                SceneStatistics.ClassTotal(value: values[k], name: plan.className(values[k]), pixels: pixels[k],
-                                           areaSquareMetres: hasArea ? areas[k] : nil,
-                                           areaHectares: hasArea ? areas[k] / 10_000 : nil)
-            },
-            nodataPixels: nodataPixels)
-        try probabilityWriter?.finish()
-        try classMap.finish()
-        try writeAtomically(statistics.json(), to: outputs.json)
-        try writeAtomically(Data(statistics.csv().utf8), to: outputs.csv)
-        return SceneResult(scene: path, classMap: outputs.classes, probabilities: probabilityWriter == nil ? nil : outputs.probabilities,
-                           statisticsJSON: outputs.json, statisticsCSV: outputs.csv, statistics: statistics,
-                           tiles: grid.rows.count * grid.columns.count, skippedTiles: skipped)
+        // Blending and encoding run on their own serial queue, at most two batches behind inference.
+        let finishQueue = DispatchQueue(label: "tilerun.finish")
+        let finishSlots = DispatchSemaphore(value: 2)
+        let failure = FirstError()
+        var skipped = 0
+        for index in batches.indices {
+            let tiles = try reads.removeFirst().value.get()
+            if index + readAhead < batches.count {
+                reads.append(Prefetch(on: readQueue) { readBatch(index + readAhead) })
+            }
+            try failure.check()
+            let inferred = tiles.filter(\.hasData)
+            skipped += tiles.count - inferred.count
+            let logits = inferred.isEmpty ? [] : try infer(inferred.map(\.values))
+            finishSlots.wait()
+            finishQueue.async {
+                defer { finishSlots.signal() }
+                guard !failure.isSet else { return }
+                do {
+                    try finisher.take(tiles, output: logits)
+                } catch {
+                    failure.set(error)
+                }
+            }
+            progress(tiles.count)
+        }
+        finishQueue.sync {}
+        do {
+            try failure.check()
+        } catch {
+            sink.discard()
+            throw error
+        }
+        return StreamedScene(scene: scene, sink: sink, tiles: grid.rows.count * grid.columns.count, skipped: skipped)
     }
 
-    /// Runs the model on a batch of normalized tiles; returns probabilities, tile after tile, each
-    /// `classes` planes of `tileSize`².
+    /// Runs the model on a batch of normalized tiles; returns its output (logits or probabilities),
+    /// tile after tile, each `classes` planes of `tileSize`².
     private func infer(_ tiles: [[Float]]) throws -> [Float] {
         let t = plan.tileSize
         let count = plan.fixedBatch ?? tiles.count
@@ -158,9 +151,164 @@ public struct SceneProcessor: Sendable {
                              problem: "output '\(plan.outputName)' has shape \(outputs[plan.outputName]?.shape ?? []), expected [\(count), \(plan.outputChannels), \(t), \(t)] float32")
         }
         values.removeLast((count - tiles.count) * plan.outputChannels * t * t)
-        if !plan.outputIsProbabilities { softmax(&values, items: tiles.count, channels: plan.outputChannels, plane: t * t) }
         return values
     }
+}
+
+/// The blend-and-write stage of one scene: takes inferred batches in grid order.
+final class TileFinisher: @unchecked Sendable {
+    private let plan: ModelPlan
+    private let grid: TileGrid
+    private let sink: SceneSink
+    private var blender: TileBlender
+
+    init(plan: ModelPlan, grid: TileGrid, sink: SceneSink) {
+        self.plan = plan
+        self.grid = grid
+        self.sink = sink
+        blender = TileBlender(grid: grid, classes: plan.outputChannels, blending: plan.settings.blending,
+                              probabilities: plan.settings.writeProbabilities)
+    }
+
+    /// Blends a batch of tiles (the model's `output` holds those with data, in order) and writes the rows
+    /// each finished tile row completes.
+    func take(_ tiles: [TileInput], output: [Float]) throws {
+        let classes = plan.outputChannels
+        let tilePlanes = classes * plan.tileSize * plan.tileSize
+        var probabilities = output
+        if !plan.outputIsProbabilities {
+            softmax(&probabilities, items: probabilities.count / tilePlanes, channels: classes, plane: plan.tileSize * plan.tileSize)
+        }
+        try probabilities.withUnsafeBufferPointer { p in
+            var n = 0
+            for tile in tiles {
+                var tileOutput: UnsafePointer<Float>?
+                if tile.hasData {
+                    tileOutput = p.baseAddress! + n * tilePlanes
+                    n += 1
+                }
+                blender.add(row: tile.row, column: tile.column, probabilities: tileOutput, valid: tile.valid)
+                sink.preview(tile)
+                if tile.column + 1 == grid.columns.count { try sink.write(blender.band) }
+            }
+        }
+    }
+}
+
+/// A scene whose tiles are all done; `complete` builds its files and returns the result.
+public struct StreamedScene: @unchecked Sendable {
+    let scene: SceneInput
+    let sink: SceneSink
+    let tiles: Int
+    let skipped: Int
+
+    /// Finishes the Cloud-Optimized outputs, the quicklook and the statistics.
+    public func complete() throws -> SceneResult {
+        let statistics = try sink.complete()
+        let outputs = sink.outputs
+        return SceneResult(scene: scene, classMap: outputs.classes,
+                           probabilities: sink.probabilityWriter == nil ? nil : outputs.probabilities,
+                           quicklook: nil, statisticsJSON: outputs.json, statisticsCSV: outputs.csv,
+                           statistics: statistics, tiles: tiles, skippedTiles: skipped)
+    }
+}
+
+/// Where a scene's finished rows go: the class map, the probabilities, the statistics.
+final class SceneSink: @unchecked Sendable {
+    let outputs: SceneOutputPaths
+    let probabilityWriter: RasterWriter?
+    private let classMap: ClassMapOutput
+    private let plan: ModelPlan
+    private let scene: SceneInput
+    private let info: RasterInfo
+    private let values: [Int]
+    private let area: PixelArea
+    private var pixels: [Int]
+    private var areas: [Double]
+    private var nodataPixels = 0
+
+    init(plan: ModelPlan, scene: SceneInput, info: RasterInfo, values: [Int], outputs: SceneOutputPaths) throws {
+        self.plan = plan
+        self.scene = scene
+        self.info = info
+        self.values = values
+        self.outputs = outputs
+        classMap = try ClassMapOutput(path: outputs.classes, width: info.width, height: info.height, geo: info.geo,
+                                      values: values, colors: plan.metadata.classes)
+        probabilityWriter = plan.settings.writeProbabilities
+            ? try RasterWriter(path: outputs.probabilities, width: info.width, height: info.height, options: RasterWriterOptions(
+                sampleType: .float32, bandCount: values.count, tileSize: 256, noData: NoData(value: .nan), geo: info.geo,
+                overviewResampling: .average))
+            : nil
+        area = PixelArea(geo: info.geo)
+        pixels = [Int](repeating: 0, count: values.count)
+        areas = [Double](repeating: 0, count: values.count)
+    }
+
+    /// Takes a tile's preview pixels for the quicklook.
+    func preview(_ tile: TileInput) {}
+
+    /// Writes finished rows and counts their classes.
+    func write(_ band: FinishedBand) throws {
+        let classes = values.count
+        for r in 0..<band.rows {
+            var rowPixels = [Int](repeating: 0, count: classes)
+            for label in band.labels[(r * band.width)..<((r + 1) * band.width)] {
+                if label == FinishedBand.nodata { nodataPixels += 1 } else { rowPixels[Int(label)] += 1 }
+            }
+            let rowArea = area.squareMetres(band.top + r)
+            for k in 0..<classes {
+                pixels[k] += rowPixels[k]
+                if let rowArea { areas[k] += Double(rowPixels[k]) * rowArea }
+            }
+        }
+        try classMap.write(rows: band.top, height: band.rows, labels: band.labels)
+        if let probabilityWriter, let p = band.probabilities {
+            try probabilityWriter.write(rows: band.top, height: band.rows, values: p)
+        }
+    }
+
+    /// Builds the files and writes the statistics; on failure no temporary file is left behind.
+    func complete() throws -> SceneStatistics {
+        let hasArea = area.squareMetres(0) != nil
+        let statistics = SceneStatistics(
+            scene: scene.description, width: info.width, height: info.height, crs: info.geo?.coordinateSystem?.summary,
+            areaMethod: area.method,
+            classes: values.indices.map { k in
+                SceneStatistics.ClassTotal(value: values[k], name: plan.className(values[k]), pixels: pixels[k],
+                                           areaSquareMetres: hasArea ? areas[k] : nil,
+                                           areaHectares: hasArea ? areas[k] / 10_000 : nil)
+            },
+            nodataPixels: nodataPixels)
+        do {
+            try probabilityWriter?.finish()
+            try classMap.finish()
+            try writeAtomically(statistics.json(), to: outputs.json)
+            try writeAtomically(Data(statistics.csv().utf8), to: outputs.csv)
+        } catch {
+            discard()
+            throw error
+        }
+        return statistics
+    }
+
+    /// Gives up the outputs not yet in place (their temporary files are removed).
+    func discard() {
+        probabilityWriter?.discard()
+        classMap.discard()
+    }
+}
+
+/// The first error any stage hit; later stages stop when one is set.
+final class FirstError: @unchecked Sendable {
+    private let lock = NSLock()
+    private var error: Error?
+
+    var isSet: Bool { lock.withLock { error != nil } }
+
+    func set(_ error: Error) { lock.withLock { if self.error == nil { self.error = error } } }
+
+    func check() throws { if let error = lock.withLock({ error }) { throw error } }
 }
 
 /// Softmax over the channel axis of `items` × `channels` × `plane` values, in place.
@@ -188,8 +336,8 @@ final class Prefetch<Value: Sendable>: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
     private var result: Value?
 
-    init(_ work: @escaping @Sendable () -> Value) {
-        DispatchQueue.global().async {
+    init(on queue: DispatchQueue = .global(), _ work: @escaping @Sendable () -> Value) {
+        queue.async {
             self.result = work()
             self.done.signal()
         }
@@ -199,70 +347,6 @@ final class Prefetch<Value: Sendable>: @unchecked Sendable {
     var value: Value {
         done.wait()
         return result!
-    }
-}
-
-/// One tile ready for the model.
-struct TileInput: Sendable {
-    /// The part of the tile inside the scene.
-    var window: RasterWindow
-    /// Channel after channel, `tileSize`² each, normalized and padded by reflection.
-    var values: [Float]
-    /// Per pixel of `window`: 1 where the input holds data.
-    var valid: [UInt8]
-    var hasData: Bool
-}
-
-/// Reads tile windows of the model's bands, with the nodata mask (GDAL_NODATA on every band, alpha 0, NaN).
-struct TileReader: Sendable {
-    let reader: RasterReader
-    let plan: ModelPlan
-
-    func read(x: Int, y: Int) throws -> TileInput {
-        let info = reader.info
-        let t = plan.tileSize
-        let window = RasterWindow(x: x, y: y, width: min(t, info.width - x), height: min(t, info.height - y))
-        let alpha = info.alphaBand
-        let raw = try reader.readFloat(window, bands: plan.bands + (alpha.map { [$0] } ?? []))
-        let plane = window.pixelCount
-        let channels = plan.channels
-        let noData = info.noData.map { Float($0.rounded(to: info.sampleType).value) }
-        var valid = [UInt8](repeating: 1, count: plane)
-        var hasData = false
-        for p in 0..<plane {
-            var allNoData = noData != nil
-            var anyNaN = false
-            for c in 0..<channels {
-                let v = raw[c * plane + p]
-                if v.isNaN { anyNaN = true }
-                if let noData, !(v == noData || (noData.isNaN && v.isNaN)) { allNoData = false }
-            }
-            let transparent = alpha != nil && raw[channels * plane + p] == 0
-            if allNoData || anyNaN || transparent { valid[p] = 0 } else { hasData = true }
-        }
-        var values = [Float](repeating: 0, count: channels * t * t)
-        guard hasData else { return TileInput(window: window, values: values, valid: valid, hasData: false) }
-        // Reflection without repeating the edge pixel (numpy's "reflect"), for scenes smaller than a tile.
-        func reflect(_ i: Int, _ length: Int) -> Int {
-            guard length > 1 else { return 0 }
-            let period = 2 * (length - 1)
-            let m = i % period
-            return m < length ? m : period - m
-        }
-        let sourceColumns = (0..<t).map { reflect($0, window.width) }
-        for c in 0..<channels {
-            let (multiply, add) = plan.affine[c]
-            for j in 0..<t {
-                let sourceRow = c * plane + reflect(j, window.height) * window.width
-                let outRow = (c * t + j) * t
-                for i in 0..<t {
-                    let v = raw[sourceRow + sourceColumns[i]]
-                    // NaN would spread through every convolution it reaches.
-                    values[outRow + i] = v.isNaN ? 0 : v * multiply + add
-                }
-            }
-        }
-        return TileInput(window: window, values: values, valid: valid, hasData: true)
     }
 }
 
@@ -285,16 +369,20 @@ final class ClassMapOutput {
             geo: geo, colorMap: palette, overviewResampling: .nearest))
     }
 
-    /// Writes rows of channel labels (-1 for nodata) as class values.
-    func write(rows y: Int, height: Int, labels: [Int32]) throws {
+    /// Writes rows of output channels (`FinishedBand.nodata` for nodata) as class values.
+    func write(rows y: Int, height: Int, labels: [UInt16]) throws {
         if wide {
-            try writer.write(rows: y, height: height, values: labels.map { $0 < 0 ? UInt16.max : UInt16(values[Int($0)]) })
+            let table = values.map(UInt16.init)
+            try writer.write(rows: y, height: height, values: labels.map { $0 == FinishedBand.nodata ? UInt16.max : table[Int($0)] })
         } else {
-            try writer.write(rows: y, height: height, values: labels.map { $0 < 0 ? UInt8.max : UInt8(values[Int($0)]) })
+            let table = values.map { UInt8($0) }
+            try writer.write(rows: y, height: height, values: labels.map { $0 == FinishedBand.nodata ? UInt8.max : table[Int($0)] })
         }
     }
 
     func finish() throws { try writer.finish() }
+
+    func discard() { writer.discard() }
 
     /// A fixed, distinguishable colour for classes the model gives none (a golden-angle hue walk).
     static func defaultColor(_ value: Int) -> PaletteColor {

@@ -8,8 +8,8 @@ public enum Blending: String, Sendable, Codable, CaseIterable {
     case center
 }
 
-/// Where the tiles of one scene go: square windows of `tileSize` stepping by `tileSize - overlap`,
-/// the last row and column flush with the scene's edge.
+/// Where the tiles of one scene go: square windows of `tileSize` stepping by at most `tileSize - overlap`,
+/// evenly spread, the first and last flush with the scene's edges.
 public struct TileGrid: Equatable, Sendable {
     /// The scene's size in pixels.
     public let width: Int
@@ -33,19 +33,17 @@ public struct TileGrid: Equatable, Sendable {
         rows = TileGrid.positions(length: height, tileSize: tileSize, overlap: overlap)
     }
 
-    /// Tile origins along one axis. A scene shorter than a tile gets one tile at 0 that reaches past its
-    /// end (the reader pads it by reflection); otherwise every tile lies inside the scene.
+    /// Tile origins along one axis, spread evenly from 0 to `length - tileSize`, so that neighbours
+    /// overlap by at least `overlap` and by about the same amount everywhere (a flush-last layout would
+    /// leave one pair overlapping by almost a whole tile, and the blend would have to hold all of it).
+    /// A scene shorter than a tile gets one tile at 0 that reaches past its end (the reader pads it by
+    /// reflection); otherwise every tile lies inside the scene.
     public static func positions(length: Int, tileSize: Int, overlap: Int) -> [Int] {
         guard length > tileSize else { return [0] }
         let step = tileSize - overlap
-        var result: [Int] = []
-        var p = 0
-        while p + tileSize < length {
-            result.append(p)
-            p += step
-        }
-        result.append(length - tileSize)
-        return result
+        let span = length - tileSize
+        let gaps = (span + step - 1) / step
+        return (0...gaps).map { $0 * span / gaps }
     }
 
     /// Every tile window, row by row (the order predictions are blended in), `tileSize` square;

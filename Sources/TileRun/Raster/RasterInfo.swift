@@ -72,7 +72,9 @@ public struct RasterInfo: Sendable, Codable {
     /// Reduced-resolution images (overview IFDs), largest first.
     public var overviews: [RasterWindow]
     /// True when an internal transparency mask IFD is present.
-    public var hasInternalMask: Bool
+    public var hasInternalMask: Bool { internalMaskDirectory != nil }
+    /// The IFD index of the full-resolution internal mask (GDAL's per-dataset mask), when there is one.
+    public var internalMaskDirectory: Int?
     /// Zero-based index of the alpha band, when ExtraSamples declares one.
     public var alphaBand: Int?
     /// The palette for palette-colour images.

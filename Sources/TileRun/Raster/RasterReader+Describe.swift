@@ -34,7 +34,8 @@ enum TIFFTag {
 extension RasterReader {
     struct ScannedDirectories {
         var overviews: [RasterWindow] = []
-        var hasMask = false
+        /// Mask IFDs: index and size (the full-resolution one is the image's mask, the others its overviews').
+        var masks: [(directory: Int, width: Int, height: Int)] = []
     }
 
     struct Description {
@@ -58,7 +59,7 @@ extension RasterReader {
             _ = tr_get_u32(tif, TIFFTag.imageWidth, &w)
             _ = tr_get_u32(tif, TIFFTag.imageLength, &h)
             if kind & 4 != 0 {
-                if kind & 1 == 0 { scanned.hasMask = true }
+                scanned.masks.append((count, Int(w), Int(h)))
             } else if kind & 1 != 0 {
                 scanned.overviews.append(RasterWindow(x: 0, y: 0, width: Int(w), height: Int(h)))
             }
@@ -212,7 +213,8 @@ extension RasterReader {
             bitsPerSample: storedBits, layout: layout, planar: planarCode == 2 ? .separate : .contiguous,
             compression: compressionName(compression), predictor: Int(predictor),
             photometric: photometricName(photometric), isBigEndian: TIFFIsBigEndian(tif) != 0,
-            isBigTIFF: TIFFIsBigTIFF(tif) != 0, overviews: scanned.overviews, hasInternalMask: scanned.hasMask,
+            isBigTIFF: TIFFIsBigTIFF(tif) != 0, overviews: scanned.overviews,
+            internalMaskDirectory: scanned.masks.first { $0.width == width && $0.height == height }?.directory,
             alphaBand: alphaBand, colorMap: colorMap, geo: geo, noData: noData, notes: notes)
         diag.pointee = tr_diagnostics()
         return Description(info: info, mode: mode, samplesPerBlockPixel: samplesPerBlockPixel,

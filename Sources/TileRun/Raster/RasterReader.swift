@@ -53,8 +53,9 @@ public final class RasterReader: @unchecked Sendable {
         case rgba
     }
 
-    /// Opens `path`; throws a `RasterError` naming the file and the problem when it cannot be read.
-    public init(path: String) throws {
+    /// Opens `path` (its image directory `directory`, 0 for the main image); throws a `RasterError`
+    /// naming the file and the problem when it cannot be read.
+    public init(path: String, directory: Int = 0) throws {
         let diag = UnsafeMutablePointer<tr_diagnostics>.allocate(capacity: 1)
         diag.initialize(to: tr_diagnostics())
         func fail(_ problem: String) -> RasterError { RasterError(path: path, problem: problem) }
@@ -75,6 +76,11 @@ public final class RasterReader: @unchecked Sendable {
         }
         do {
             let scanned = try RasterReader.scanDirectories(handle, path: path, diag: diag, fail: fail)
+            if directory != 0 {
+                guard directory > 0, TIFFSetDirectory(handle, UInt32(directory)) != 0 else {
+                    throw fail("has no image directory \(directory)")
+                }
+            }
             let built = try RasterReader.describe(handle, path: path, diag: diag, scanned: scanned, fail: fail)
             info = built.info
             decodeMode = built.mode
@@ -95,6 +101,16 @@ public final class RasterReader: @unchecked Sendable {
         blockBuffer?.deallocate()
         unpackBuffer?.deallocate()
         rgbaBuffer?.deallocate()
+    }
+
+    /// A reader for the file's internal mask (0 where the image holds no data), when it has one.
+    public func openInternalMask() throws -> RasterReader? {
+        guard let directory = info.internalMaskDirectory else { return nil }
+        let mask = try RasterReader(path: info.path, directory: directory)
+        guard mask.info.width == info.width, mask.info.height == info.height, mask.info.bandCount == 1 else {
+            throw RasterError(path: info.path, problem: "the internal mask is \(mask.info.width)x\(mask.info.height)x\(mask.info.bandCount), not one band the image's size")
+        }
+        return mask
     }
 
     // MARK: Reading windows

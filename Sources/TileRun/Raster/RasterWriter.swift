@@ -268,6 +268,12 @@ public final class RasterWriter {
         }
     }
 
+    /// Gives up the file: closes it and removes the temporary files; nothing appears at `path`.
+    /// Does nothing once `finish()` has succeeded.
+    public func discard() {
+        if state == .writing { abandon() }
+    }
+
     // MARK: Internals
 
     private func write<I: StoredSample>(rows y: Int, height rows: Int, buffer: UnsafeBufferPointer<I>) throws {

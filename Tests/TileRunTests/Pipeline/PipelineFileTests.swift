@@ -37,7 +37,7 @@ final class PipelineFileTests: XCTestCase {
 
     func testEachProblemNamesItsField() {
         XCTAssertEqual(problems(#"{"inputs": ["a.tif"], "model": "m.onnx", "output": "o", "tilesize": 256}"#),
-                       ["field 'tilesize': unknown field (known: bands, batch, blending, inputs, model, normalization, output, outputs, overlap, threads, tileSize)"])
+                       ["field 'tilesize': unknown field (known: bands, batch, blending, device, inputs, model, normalization, output, outputs, overlap, pairPattern, pairs, threads, tileSize)"])
         XCTAssertEqual(problems(#"{"inputs": "a.tif", "model": "m.onnx", "output": "o"}"#), ["field 'inputs': expected a list"])
         XCTAssertEqual(problems(#"{"inputs": ["a.tif"], "model": "m.onnx", "output": "o", "tileSize": "big"}"#),
                        ["field 'tileSize': expected a whole number"])
@@ -47,7 +47,7 @@ final class PipelineFileTests: XCTestCase {
             {"inputs": [], "model": "m.onnx", "bands": [0, 2], "tileSize": 64, "overlap": 64, "blending": "gaussian",
              "batch": 0, "threads": -1, "normalization": {"scale": 0, "std": [1, 0]}, "outputs": {"probabilites": true}}
             """)
-        XCTAssertEqual(values, ["field 'outputs.probabilites': unknown field (known: probabilities)"])
+        XCTAssertEqual(values, ["field 'outputs.probabilites': unknown field (known: probabilities, quicklook)"])
         let semantic = problems("""
             {"inputs": [], "model": "m.onnx", "bands": [0, 2], "tileSize": 64, "overlap": 64, "blending": "gaussian",
              "batch": 0, "threads": -1, "normalization": {"scale": 0, "std": [1, 0]}}

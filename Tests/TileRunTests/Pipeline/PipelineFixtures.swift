@@ -9,6 +9,8 @@ enum PipelineFixtures {
     static let modelPath: String? = buildModel()
     /// The same model with its input's batch dimension fixed at 2.
     static let fixedBatchModelPath: String? = buildModel(["--fixed-batch", "2"])
+    /// A pre/post-event model: 6 channels, the pre scene's RGB then the post scene's.
+    static let prePostModelPath: String? = buildModel(["--pre-post"])
 
     private static func buildModel(_ arguments: [String] = []) -> String? {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tilerun-pipeline-model-\(UUID().uuidString)")
@@ -25,8 +27,8 @@ enum PipelineFixtures {
         return process.terminationStatus == 0 ? path : nil
     }
 
-    static func model(fixedBatch: Bool = false) throws -> String {
-        guard let path = fixedBatch ? fixedBatchModelPath : modelPath else {
+    static func model(fixedBatch: Bool = false, prePost: Bool = false) throws -> String {
+        guard let path = prePost ? prePostModelPath : fixedBatch ? fixedBatchModelPath : modelPath else {
             throw XCTSkip("python3 with onnx is needed to build the pipeline test model")
         }
         return path

@@ -142,7 +142,7 @@ final class PipelineRunTests: XCTestCase {
         let output = path("wide.tif")
         let map = try ClassMapOutput(path: output, width: 20, height: 2, geo: PipelineFixtures.geo, values: [3, 300],
                                      colors: [ModelMetadata.ModelClass(value: 300, name: "many", color: PaletteColor(red: 1, green: 2, blue: 3))])
-        try map.write(rows: 0, height: 2, labels: (0..<40).map { Int32($0 % 3) - 1 })
+        try map.write(rows: 0, height: 2, labels: (0..<40).map { $0 % 3 == 0 ? FinishedBand.nodata : UInt16($0 % 3 - 1) })
         try map.finish()
         let reader = try RasterReader(path: output)
         XCTAssertEqual(reader.info.sampleType, .uint16)
@@ -199,7 +199,7 @@ final class PipelineRunTests: XCTestCase {
 
         let outcome = try run(try PipelineFixtures.settings(inputs: [broken, oneBand, good], output: output))
         XCTAssertEqual(outcome.exitCode, 1)
-        XCTAssertEqual(outcome.results.map(\.scene), [good])
+        XCTAssertEqual(outcome.results.map(\.scene.files), [[good]])
         XCTAssertEqual(outcome.failures.count, 2)
         XCTAssertTrue(outcome.failures[0].hasPrefix(broken + ": "), outcome.failures[0])
         XCTAssertEqual(outcome.failures[1], "\(oneBand): the model reads bands 1,2,3 but the file has 1 band")
@@ -207,7 +207,7 @@ final class PipelineRunTests: XCTestCase {
         // The command line: one stderr line per failed scene, the other scene's outputs present, exit 1.
         let cliOutput = directory.appendingPathComponent("cli")
         let result = try TileRunBinary.run(["run", "--model", model, "--input", broken, "--input", good, "--input", oneBand,
-                                            "--output", cliOutput.path, "--threads", "2"])
+                                            "--output", cliOutput.path, "--threads", "2", "--progress", "none"])
         XCTAssertEqual(result.status, 1, result.stderr)
         let lines = result.stderr.split(separator: "\n")
         XCTAssertEqual(lines.count, 2, result.stderr)
@@ -229,8 +229,8 @@ final class PipelineRunTests: XCTestCase {
             try PipelineFixtures.writeScene(path("\(folder)/a.tif"), width: 30, height: 20, value: PipelineFixtures.texture)
         }
         let outcome = try run(try PipelineFixtures.settings(inputs: [path("one"), path("two/*.tif")], output: directory.appendingPathComponent("out")))
-        XCTAssertEqual(outcome.results.map(\.scene), [path("one/a.tif")])
-        XCTAssertEqual(outcome.failures, ["\(path("two/a.tif")): its outputs would overwrite those of \(path("one/a.tif")) (same file name)"])
+        XCTAssertEqual(outcome.results.map(\.scene.files), [[path("one/a.tif")]])
+        XCTAssertEqual(outcome.failures, ["\(path("two/a.tif")): its outputs would overwrite those of \(path("one/a.tif")) (same name 'a')"])
     }
 
     func testPipelineFileRunsWithCommandLineOverrides() throws {
@@ -274,13 +274,14 @@ final class PipelineRunTests: XCTestCase {
         XCTAssertEqual(outcome.results.count, 4)
 
         for result in outcome.results {
-            let input = try gdalinfo(result.scene)
+            let scene = result.scene.files[0]
+            let input = try gdalinfo(scene)
             let map = try gdalinfo(result.classMap)
             let inputWKT = (input["coordinateSystem"] as? [String: Any])?["wkt"] as? String
             let mapWKT = (map["coordinateSystem"] as? [String: Any])?["wkt"] as? String
-            XCTAssertEqual(mapWKT == nil, result.scene == planar, result.scene)
-            XCTAssertEqual(epsg(mapWKT), epsg(inputWKT), result.scene)
-            XCTAssertEqual(map["geoTransform"] as? [Double], input["geoTransform"] as? [Double], result.scene)
+            XCTAssertEqual(mapWKT == nil, scene == planar, scene)
+            XCTAssertEqual(epsg(mapWKT), epsg(inputWKT), scene)
+            XCTAssertEqual(map["geoTransform"] as? [Double], input["geoTransform"] as? [Double], scene)
             let band = try XCTUnwrap((map["bands"] as? [[String: Any]])?.first)
             XCTAssertEqual(band["noDataValue"] as? Double, 255)
             XCTAssertEqual(band["colorInterpretation"] as? String, "Palette")
@@ -290,7 +291,7 @@ final class PipelineRunTests: XCTestCase {
         }
 
         // RGB.byte.tif: nodata (0 in every band) exactly where the class map says 255.
-        let rgbResult = try XCTUnwrap(outcome.results.first { $0.scene == rgb })
+        let rgbResult = try XCTUnwrap(outcome.results.first { $0.scene.files == [rgb] })
         let source = try RasterReader(path: rgb)
         let pixels = try source.readNative(source.info.bounds)
         let classes = try RasterReader(path: rgbResult.classMap).readNative(source.info.bounds)

@@ -27,9 +27,13 @@ final class TileGridTests: XCTestCase {
                     XCTAssertGreaterThan(b, a)
                     XCTAssertGreaterThanOrEqual(a + tile - b, overlap, "neighbours overlap by at least the overlap")
                 }
+                let steps = zip(positions, positions.dropFirst()).map { $1 - $0 }
+                if let shortest = steps.min(), let longest = steps.max() {
+                    XCTAssertLessThanOrEqual(longest - shortest, 1, "tiles evenly spread: \(positions)")
+                }
             }
         }
-        XCTAssertEqual(TileGrid.positions(length: 200, tileSize: 64, overlap: 16), [0, 48, 96, 136])
+        XCTAssertEqual(TileGrid.positions(length: 200, tileSize: 64, overlap: 16), [0, 45, 90, 136])
     }
 
     func testBlendWeightsArePositiveEverywhereAndZeroOnlyNearInnerEdges() {
@@ -79,7 +83,7 @@ final class TileGridTests: XCTestCase {
     }
 }
 
-final class TileReaderTests: XCTestCase {
+final class TileSourceTests: XCTestCase {
     /// A scene smaller than a tile is padded by reflection (without repeating the edge pixel).
     func testSmallScenesArePaddedByReflection() throws {
         let dir = try makeTemporaryDirectory()
@@ -88,7 +92,9 @@ final class TileReaderTests: XCTestCase {
         let scene = try PipelineFixtures.writeScene(dir.appendingPathComponent("small.tif").path, width: width, height: height,
                                                     value: PipelineFixtures.texture)
         let plan = try ModelPlan(settings: try PipelineFixtures.settings(inputs: [scene], output: dir))
-        let tile = try TileReader(reader: try RasterReader(path: scene), plan: plan).read(x: 0, y: 0)
+        let grid = TileGrid(width: width, height: height, tileSize: 64, overlap: 16)
+        let tile = try TileSource(scene: SceneInput(file: scene), plan: plan)
+            .read(row: 0, column: 0, grid: grid, finished: RasterWindow(x: 0, y: 0, width: width, height: height))
         XCTAssertEqual(tile.window, RasterWindow(x: 0, y: 0, width: width, height: height))
         XCTAssertTrue(tile.hasData)
         func reflected(_ i: Int, _ n: Int) -> Int { i < n ? i : 2 * (n - 1) - i }
@@ -96,7 +102,8 @@ final class TileReaderTests: XCTestCase {
             for j in [0, 29, 30, 31, 45, 57] {
                 for i in [0, 39, 40, 41, 63] {
                     let raw = Float(PipelineFixtures.texture(c, reflected(i, width), reflected(j, height)))
-                    XCTAssertEqual(tile.values[(c * 64 + j) * 64 + i], (raw / 255 - 0.5) / 0.25, accuracy: 1e-5, "channel \(c) at \(i),\(j)")
+                    let expected: Float = (raw / 255 - 0.5) / 0.25
+                    XCTAssertEqual(tile.values[(c * 64 + j) * 64 + i], expected, accuracy: 1e-5, "channel \(c) at \(i),\(j)")
                 }
             }
         }
