@@ -27,6 +27,23 @@ let package = Package(
             name: "CGeoTIFF",
             providers: [.apt(["libgeotiff-dev"])]
         ),
+        // OpenCL 1.2 through the ICD loader, for the model runtime's GPU backend (Sources/TileRun/Model/OpenCL).
+        .systemLibrary(
+            name: "COpenCL",
+            providers: [.apt(["ocl-icd-opencl-dev", "opencl-headers"])]
+        ),
+        // Quicklook PNGs through libpng's simplified API, which catches libpng's longjmp errors itself.
+        .systemLibrary(
+            name: "CPNG",
+            pkgConfig: "libpng",
+            providers: [.apt(["libpng-dev"])]
+        ),
+        // OpenSSL's libcrypto, for SHA-256 in the checkpoint manifest (Sources/TileRun/Manifest).
+        .systemLibrary(
+            name: "CCrypto",
+            pkgConfig: "libcrypto",
+            providers: [.apt(["libssl-dev"])]
+        ),
         // Small C shims: libtiff's getters and setters are variadic and its handlers take va_list,
         // neither of which Swift can call or implement directly.
         .target(
@@ -45,7 +62,7 @@ let package = Package(
         ),
         .target(
             name: "TileRun",
-            dependencies: ["CTIFFBridge", "CLibTIFF", "CGeoTIFF", "TileRunKernels"],
+            dependencies: ["CTIFFBridge", "CLibTIFF", "CGeoTIFF", "CPNG", "TileRunKernels", "COpenCL", "CCrypto"],
             swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/geotiff"])]
         ),
         .executableTarget(

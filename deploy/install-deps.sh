@@ -4,9 +4,9 @@
 #   deploy/install-deps.sh --test   also the test references (GDAL tools, Python tifffile/imagecodecs)
 set -euo pipefail
 
-packages=(libtiff-dev libgeotiff-dev pkg-config)
+packages=(libtiff-dev libgeotiff-dev libpng-dev libssl-dev pkg-config ocl-icd-opencl-dev opencl-headers)
 if [[ "${1:-}" == "--test" ]]; then
-    packages+=(gdal-bin python3-gdal python3 python3-pip)
+    packages+=(gdal-bin python3-gdal python3 python3-pip pocl-opencl-icd)
 fi
 
 missing=()

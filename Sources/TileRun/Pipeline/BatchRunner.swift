@@ -28,6 +28,10 @@ public struct BatchRunner: Sendable {
         public var results: [SceneResult] = []
         /// One line per failed scene or unmatched input, naming the file and the reason.
         public var failures: [String] = []
+        /// Every scene and failure in the order they happened: `summary.json` and `report.html`.
+        public var summary: BatchSummary
+        /// Where the summary was written, when the batch writes one.
+        public var summaryPaths: (json: String, html: String)?
         /// 0 when every scene succeeded, 1 when any failed.
         public var exitCode: Int32 { failures.isEmpty ? 0 : 1 }
     }
@@ -44,16 +48,19 @@ public struct BatchRunner: Sendable {
         return (paired.scenes, discovered.problems + paired.problems)
     }
 
-    /// Processes the scenes, in order, reporting each step to `events` (on the calling thread).
+    /// Processes the scenes, in order, reporting each step to `events` (on the calling thread), then writes
+    /// the batch summary (`summary.json`, `report.html`) into the output folder.
     public func run(events: (RunEvent) -> Void = { _ in }) throws -> Outcome {
         try FileManager.default.createDirectory(atPath: plan.settings.outputFolder, withIntermediateDirectories: true)
-        var outcome = Outcome()
-        func fail(_ line: String) {
+        var outcome = Outcome(summary: BatchSummary(classes: plan.legend, scenes: []))
+        var summaries: [SceneSummary] = []
+        func fail(_ line: String, scene: SceneInput? = nil) {
             outcome.failures.append(line)
+            summaries.append(.failed(scene: scene?.description ?? line.components(separatedBy: ": ").first ?? line, reason: line))
             events(.sceneFailed(line))
         }
         let found = scenes()
-        found.problems.forEach(fail)
+        for problem in found.problems { fail(problem) }
         let processor = SceneProcessor(plan: plan)
         let tiles = found.scenes.map { processor.tileCount($0) ?? 0 }
         events(.planned(scenes: found.scenes.count, tiles: tiles.reduce(0, +)))
@@ -65,9 +72,15 @@ public struct BatchRunner: Sendable {
             switch work.value {
             case .success(let result):
                 outcome.results.append(result)
+                summaries.append(.succeeded(
+                    scene: scene.description, statistics: result.statistics,
+                    outputs: SceneOutputs(classMap: result.classMap, probabilities: result.probabilities,
+                                          statisticsJSON: result.statisticsJSON, statisticsCSV: result.statisticsCSV,
+                                          quicklook: result.quicklook),
+                    tiles: result.tiles, skippedTiles: result.skippedTiles))
                 events(.sceneFinished(result))
             case .failure(let error):
-                fail(Self.line(error, scene: scene))
+                fail(Self.line(error, scene: scene), scene: scene)
             }
         }
         var outputOwners: [String: SceneInput] = [:]
@@ -76,7 +89,7 @@ public struct BatchRunner: Sendable {
             let classMap = processor.outputPaths(scene).classes
             if let owner = outputOwners[classMap] {
                 collect()
-                fail("\(scene): its outputs would overwrite those of \(owner) (same name '\(scene.name)')")
+                fail("\(scene): its outputs would overwrite those of \(owner) (same name '\(scene.name)')", scene: scene)
                 continue
             }
             outputOwners[classMap] = scene
@@ -87,15 +100,17 @@ public struct BatchRunner: Sendable {
                 finishing = (scene, Prefetch { Result { try streamed.complete() } })
             } catch {
                 collect()
-                fail(Self.line(error, scene: scene))
+                fail(Self.line(error, scene: scene), scene: scene)
             }
         }
         collect()
+        outcome.summary = BatchSummary(classes: plan.legend, scenes: summaries)
+        outcome.summaryPaths = try outcome.summary.write(to: plan.settings.outputFolder)
         return outcome
     }
 
     /// One line naming the file and the reason.
     static func line(_ error: Error, scene: SceneInput) -> String {
-        error is RasterError || error is ModelError ? "\(error)" : "\(scene): \(error)"
+        error is RasterError || error is ModelError || error is ManifestError ? "\(error)" : "\(scene): \(error)"
     }
 }

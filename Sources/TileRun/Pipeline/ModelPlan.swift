@@ -126,6 +126,7 @@ public final class ModelPlan: @unchecked Sendable {
             throw fail("the output '\(outputName)' has shape \(probe.shape) for a \(tile)x\(tile) tile; expected [\(probeBatch), classes, \(tile), \(tile)] float32")
         }
         outputChannels = probe.shape[1]
+        guard outputChannels <= 255 else { throw fail("the model has \(outputChannels) output channels; at most 255 classes are supported") }
     }
 
     /// The value written to the class map for output channel `channel`: the metadata's class value when
@@ -133,6 +134,14 @@ public final class ModelPlan: @unchecked Sendable {
     public func classValues(channels count: Int) -> [Int] {
         if let classes = metadata.classes, classes.count == count { return classes.map(\.value) }
         return Array(0..<count)
+    }
+
+    /// The output classes in channel order, as the quicklook legend and the batch report show them.
+    public var legend: [LegendClass] {
+        classValues(channels: outputChannels).map { value in
+            LegendClass(value: value, name: className(value) ?? "class \(value)",
+                        color: metadata.classes?.first { $0.value == value }?.color ?? ClassMapOutput.defaultColor(value))
+        }
     }
 
     /// The name of the class with `value`, when the metadata names it.

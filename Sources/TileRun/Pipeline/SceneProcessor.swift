@@ -208,15 +208,16 @@ public struct StreamedScene: @unchecked Sendable {
         let outputs = sink.outputs
         return SceneResult(scene: scene, classMap: outputs.classes,
                            probabilities: sink.probabilityWriter == nil ? nil : outputs.probabilities,
-                           quicklook: nil, statisticsJSON: outputs.json, statisticsCSV: outputs.csv,
+                           quicklook: sink.quicklook == nil ? nil : outputs.quicklook, statisticsJSON: outputs.json, statisticsCSV: outputs.csv,
                            statistics: statistics, tiles: tiles, skippedTiles: skipped)
     }
 }
 
-/// Where a scene's finished rows go: the class map, the probabilities, the statistics.
+/// Where a scene's finished rows go: the class map, the probabilities, the quicklook, the statistics.
 final class SceneSink: @unchecked Sendable {
     let outputs: SceneOutputPaths
     let probabilityWriter: RasterWriter?
+    let quicklook: QuicklookBuilder?
     private let classMap: ClassMapOutput
     private let plan: ModelPlan
     private let scene: SceneInput
@@ -240,13 +241,20 @@ final class SceneSink: @unchecked Sendable {
                 sampleType: .float32, bandCount: values.count, tileSize: 256, noData: NoData(value: .nan), geo: info.geo,
                 overviewResampling: .average))
             : nil
+        quicklook = plan.settings.writeQuicklook
+            ? QuicklookBuilder(sceneWidth: info.width, sceneHeight: info.height, classes: plan.legend,
+                               displayBands: QuicklookBuilder.displayBands(windowBands: Array(plan.bands.prefix(3))),
+                               sampleType: info.sampleType)
+            : nil
         area = PixelArea(geo: info.geo)
         pixels = [Int](repeating: 0, count: values.count)
         areas = [Double](repeating: 0, count: values.count)
     }
 
     /// Takes a tile's preview pixels for the quicklook.
-    func preview(_ tile: TileInput) {}
+    func preview(_ tile: TileInput) {
+        quicklook?.addImagery(tile.preview, window: tile.previewWindow)
+    }
 
     /// Writes finished rows and counts their classes.
     func write(_ band: FinishedBand) throws {
@@ -262,6 +270,7 @@ final class SceneSink: @unchecked Sendable {
                 if let rowArea { areas[k] += Double(rowPixels[k]) * rowArea }
             }
         }
+        quicklook?.addClassRows(band.labels, firstRow: band.top, nodata: FinishedBand.nodata)
         try classMap.write(rows: band.top, height: band.rows, labels: band.labels)
         if let probabilityWriter, let p = band.probabilities {
             try probabilityWriter.write(rows: band.top, height: band.rows, values: p)
@@ -283,8 +292,9 @@ final class SceneSink: @unchecked Sendable {
         do {
             try probabilityWriter?.finish()
             try classMap.finish()
-            try writeAtomically(statistics.json(), to: outputs.json)
-            try writeAtomically(Data(statistics.csv().utf8), to: outputs.csv)
+            try quicklook?.write(to: outputs.quicklook, title: scene.name)
+            try AtomicFile.write(statistics.json(), to: outputs.json)
+            try AtomicFile.write(Data(statistics.csv().utf8), to: outputs.csv)
         } catch {
             discard()
             throw error
@@ -356,12 +366,20 @@ final class ClassMapOutput {
     let writer: RasterWriter
     let values: [Int]
     let wide: Bool
+    /// Class value per output channel, in the map's sample type.
+    private let table8: [UInt8]
+    private let table16: [UInt16]
+    /// Reused row buffers (width-sized: a new one per band would fragment the heap on wide scenes).
+    private var byteRows: [UInt8] = []
+    private var wideRows: [UInt16] = []
 
     init(path: String, width: Int, height: Int, geo: GeoReference?, values: [Int], colors: [ModelMetadata.ModelClass]?) throws {
         let largest = values.max() ?? 0
         wide = largest > 254
         guard largest < 65535 else { throw RasterError(path: path, problem: "class value \(largest) does not fit a uint16 class map") }
         self.values = values
+        table8 = values.map { UInt8(truncatingIfNeeded: $0) }
+        table16 = values.map { UInt16(truncatingIfNeeded: $0) }
         var palette = (0...largest).map { ClassMapOutput.defaultColor($0) }
         for c in colors ?? [] where c.value <= largest { if let color = c.color { palette[c.value] = color } }
         writer = try RasterWriter(path: path, width: width, height: height, options: RasterWriterOptions(
@@ -370,13 +388,15 @@ final class ClassMapOutput {
     }
 
     /// Writes rows of output channels (`FinishedBand.nodata` for nodata) as class values.
-    func write(rows y: Int, height: Int, labels: [UInt16]) throws {
+    func write(rows y: Int, height: Int, labels: [UInt8]) throws {
         if wide {
-            let table = values.map(UInt16.init)
-            try writer.write(rows: y, height: height, values: labels.map { $0 == FinishedBand.nodata ? UInt16.max : table[Int($0)] })
+            wideRows.removeAll(keepingCapacity: true)
+            wideRows.append(contentsOf: labels.lazy.map { [table16] in $0 == FinishedBand.nodata ? UInt16.max : table16[Int($0)] })
+            try writer.write(rows: y, height: height, values: wideRows)
         } else {
-            let table = values.map { UInt8($0) }
-            try writer.write(rows: y, height: height, values: labels.map { $0 == FinishedBand.nodata ? UInt8.max : table[Int($0)] })
+            byteRows.removeAll(keepingCapacity: true)
+            byteRows.append(contentsOf: labels.lazy.map { [table8] in $0 == FinishedBand.nodata ? UInt8.max : table8[Int($0)] })
+            try writer.write(rows: y, height: height, values: byteRows)
         }
     }
 

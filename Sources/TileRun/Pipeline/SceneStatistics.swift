@@ -104,22 +104,3 @@ public struct PixelArea: Sendable {
         return a * a * (1 - e2) / 2 * (longitudeSpan * .pi / 180) * abs(q(latitude1) - q(latitude0))
     }
 }
-
-/// Writes `data` to `path` under a temporary name in the same folder, then renames it into place,
-/// so a reader never sees a partial file.
-func writeAtomically(_ data: Data, to path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())")
-    do {
-        try data.write(to: temporary)
-        guard rename(temporary.path, path) == 0 else {
-            throw RasterError(path: path, problem: "cannot rename into place: \(String(cString: strerror(errno)))")
-        }
-    } catch let error as RasterError {
-        unlink(temporary.path)
-        throw error
-    } catch {
-        unlink(temporary.path)
-        throw RasterError(path: path, problem: "cannot write (\(error.localizedDescription))")
-    }
-}

@@ -63,7 +63,7 @@ struct TileBlender {
         let y = grid.rows[r], x = grid.columns[c]
         let h = min(t, grid.height - y), w = min(t, width - x)
         let rowsDone = grid.finishedRows(tileRow: r), columnsDone = grid.finishedColumns(tileColumn: c)
-        if c == 0 { band = FinishedBand(top: y, rows: rowsDone.count, width: width, classes: classes, probabilities: wantProbabilities) }
+        if c == 0 { band.reset(top: y, rows: rowsDone.count) }
         // Columns [x, leftEnd) come from the previous tile of this row; rows [y, topEnd) from the tile row above.
         let leftEnd = c > 0 ? min(grid.columns[c - 1] + t, width) : x
         let topEnd = r > 0 ? min(grid.rows[r - 1] + t, grid.height) : y
@@ -157,7 +157,7 @@ struct TileBlender {
                             best = k
                             bestSum = a[k * plane + p]
                         }
-                        labels[out] = UInt16(best)
+                        labels[out] = UInt8(best)
                     }
                 }
             }
@@ -190,20 +190,35 @@ extension TileGrid {
 }
 
 /// Finished rows of a scene: the winning output channel per pixel (`FinishedBand.nodata` where the input
-/// holds no data) and, when asked for, the blended probabilities class after class (NaN for nodata).
+/// holds no data; models have at most 255 output channels) and, when asked for, the blended probabilities class after class (NaN for nodata).
 struct FinishedBand {
-    static let nodata = UInt16.max
-    let top: Int
-    let rows: Int
+    static let nodata = UInt8.max
+    private(set) var top: Int
+    private(set) var rows: Int
     let width: Int
-    var labels: [UInt16]
+    let classes: Int
+    var labels: [UInt8]
     var probabilities: [Float]?
 
     init(top: Int, rows: Int, width: Int, classes: Int, probabilities: Bool) {
         self.top = top
         self.rows = rows
         self.width = width
-        labels = [UInt16](repeating: FinishedBand.nodata, count: rows * width)
+        self.classes = classes
+        labels = [UInt8](repeating: FinishedBand.nodata, count: rows * width)
         self.probabilities = probabilities ? [Float](repeating: .nan, count: classes * rows * width) : nil
+    }
+
+    /// Starts the band of `rows` rows from scene row `top`, all nodata, reusing the buffers: bands are
+    /// width-sized, and allocating one per tile row would fragment the heap on wide scenes.
+    mutating func reset(top: Int, rows: Int) {
+        self.top = top
+        self.rows = rows
+        labels.removeAll(keepingCapacity: true)
+        labels.append(contentsOf: repeatElement(FinishedBand.nodata, count: rows * width))
+        if probabilities != nil {
+            probabilities!.removeAll(keepingCapacity: true)
+            probabilities!.append(contentsOf: repeatElement(Float.nan, count: classes * rows * width))
+        }
     }
 }

@@ -69,7 +69,7 @@ public final class RasterReader: @unchecked Sendable {
             diag.deallocate()
             throw fail("is a directory, not a TIFF file")
         }
-        guard let handle = tr_open(path, "r", diag, RasterReader.maxBlockBytes) else {
+        guard let handle = tr_open(path, "rm", diag, RasterReader.maxBlockBytes) else {
             let message = RasterReader.message(diag, path: path) ?? "not a readable TIFF file"
             diag.deallocate()
             throw fail(message)

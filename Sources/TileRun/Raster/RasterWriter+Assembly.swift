@@ -181,7 +181,7 @@ extension RasterWriter {
         }
         var buffer = [UInt8]()
         for index in levelSizes.indices.reversed() {
-            let level = try TIFFHandle(path: levelPaths[index], mode: "r", reportPath: path)
+            let level = try TIFFHandle(path: levelPaths[index], mode: "rm", reportPath: path)
             try output.require(TIFFSetDirectory(output.tif, tdir_t(index)), "cannot reopen image directory \(index)")
             let tiles = TIFFNumberOfTiles(level.tif)
             guard tiles == TIFFNumberOfTiles(output.tif) else {

@@ -142,7 +142,7 @@ final class PipelineRunTests: XCTestCase {
         let output = path("wide.tif")
         let map = try ClassMapOutput(path: output, width: 20, height: 2, geo: PipelineFixtures.geo, values: [3, 300],
                                      colors: [ModelMetadata.ModelClass(value: 300, name: "many", color: PaletteColor(red: 1, green: 2, blue: 3))])
-        try map.write(rows: 0, height: 2, labels: (0..<40).map { $0 % 3 == 0 ? FinishedBand.nodata : UInt16($0 % 3 - 1) })
+        try map.write(rows: 0, height: 2, labels: (0..<40).map { $0 % 3 == 0 ? FinishedBand.nodata : UInt8($0 % 3 - 1) })
         try map.finish()
         let reader = try RasterReader(path: output)
         XCTAssertEqual(reader.info.sampleType, .uint16)
@@ -214,7 +214,7 @@ final class PipelineRunTests: XCTestCase {
         XCTAssertTrue(lines[0].hasPrefix("tilerun: \(broken): "), result.stderr)
         XCTAssertTrue(lines[1].hasPrefix("tilerun: \(oneBand): "), result.stderr)
         let written = try FileManager.default.contentsOfDirectory(atPath: cliOutput.path).sorted()
-        XCTAssertEqual(written, ["good-classes.tif", "good-statistics.csv", "good-statistics.json"])
+        XCTAssertEqual(written, ["good-classes.tif", "good-quicklook.png", "good-statistics.csv", "good-statistics.json", "report.html", "summary.json"])
 
         let clean = try TileRunBinary.run(["run", "--model", model, "--input", good, "--output", cliOutput.path])
         XCTAssertEqual(clean.status, 0, clean.stderr)
