@@ -3,13 +3,7 @@ import TileRun
 
 /// `tilerun bench MODEL.onnx`: inference throughput on random tiles.
 enum BenchCommand {
-    static let usage = "tilerun bench MODEL.onnx [--tile 512] [--batch N] [--threads N] [--repeat N] [--device cpu] [--json]"
-
-    /// `--device`: `cpu` or `auto` (which means the CPU until the OpenCL backend exists).
-    static func requireCPU(_ device: String?) throws {
-        guard let device, device != "cpu", device != "auto" else { return }
-        throw UsageError("--device \(device): only the CPU backend exists in this build")
-    }
+    static let usage = "tilerun bench MODEL.onnx [--tile 512] [--batch N] [--threads N] [--repeat N] [--device auto|cpu|opencl|opencl:P.D] [--json]"
 
     static func run(_ words: [String]) throws -> Int32 {
         let args = try Arguments(words, flags: ["--json"], options: ["--tile", "--batch", "--threads", "--repeat", "--device"])
@@ -18,10 +12,9 @@ enum BenchCommand {
             guard let v = Int(args.options[key] ?? "\(fallback)"), v > 0 else { throw UsageError("\(key) must be a positive integer") }
             return v
         }
-        try requireCPU(args.options["--device"])
         let bench = InferenceBenchmark(tileSize: try positive("--tile", 512), batch: try positive("--batch", 1),
                                        threads: try positive("--threads", ProcessInfo.processInfo.activeProcessorCount),
-                                       repeats: try positive("--repeat", 5))
+                                       repeats: try positive("--repeat", 5), device: try DevicesCommand.device(args.options["--device"]))
         let r = try bench.run(path: args.positionals[0])
         if args.flags.contains("--json") {
             let encoder = JSONEncoder()
@@ -30,10 +23,12 @@ enum BenchCommand {
         } else {
             let profile = r.secondsByOperator.sorted { $0.value > $1.value }
                 .map { String(format: "%@ %.3f s", $0.key, $0.value) }.joined(separator: ", ")
-            defer { print("  time by operator (warm-up run): \(profile)") }
-            print(String(format: "%@: %d×%d tiles, batch %d, %d threads (cpu): %.3f s median of %d, %.2f tiles/s, %.2f Mpx/s, %.1f GFLOP/s (%.2f GFLOP per tile)",
-                         r.model, r.tileSize, r.tileSize, r.batch, r.threads, r.medianSeconds, r.repeats, r.tilesPerSecond,
+            print(String(format: "%@: %d×%d tiles, batch %d, %d threads (%@): %.3f s median of %d, %.2f tiles/s, %.2f Mpx/s, %.1f GFLOP/s (%.2f GFLOP per tile)",
+                         r.model, r.tileSize, r.tileSize, r.batch, r.threads, r.device, r.medianSeconds, r.repeats, r.tilesPerSecond,
                          r.megapixelsPerSecond, r.gflopsPerSecond, r.gflopsPerTile))
+            print("  time by operator (warm-up run): \(profile)")
+            if let placement = r.placement { print("  placement: \(placement)") }
+            if let failure = r.deviceFailure { print("  \(failure)") }
         }
         return 0
     }

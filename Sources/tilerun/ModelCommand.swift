@@ -5,7 +5,7 @@ import TileRun
 enum ModelCommand {
     static let usage = """
         tilerun model info MODEL.onnx [--tile N] [--json]
-          tilerun model test DIR... [--threads N] [--normalized-tolerance T] [--device cpu]
+          tilerun model test DIR... [--threads N] [--normalized-tolerance T] [--device auto|cpu|opencl|opencl:P.D]
         """
 
     static func run(_ words: [String]) throws -> Int32 {
@@ -39,11 +39,10 @@ enum ModelCommand {
 
     static func test(_ words: [String]) throws -> Int32 {
         let args = try Arguments(words, flags: [], options: ["--threads", "--normalized-tolerance", "--device"])
-        try BenchCommand.requireCPU(args.options["--device"])
         guard !args.positionals.isEmpty else { throw UsageError("model test needs at least one folder") }
         let threads = try Int(args.options["--threads"] ?? "\(ProcessInfo.processInfo.activeProcessorCount)")
             .flatMap { $0 > 0 ? $0 : nil } ?? { throw UsageError("--threads must be a positive integer") }()
-        var test = ConformanceTest()
+        var test = ConformanceTest(device: try DevicesCommand.device(args.options["--device"]))
         if let t = args.options["--normalized-tolerance"] {
             guard let v = Double(t), v > 0 else { throw UsageError("--normalized-tolerance must be a positive number") }
             test.criterion = .normalized(v)
@@ -56,6 +55,7 @@ enum ModelCommand {
                     let detail = c.mismatch ?? String(format: "max abs error %.3g, max rel error %.3g, max abs error / max |expected| %.3g",
                                                          c.maxAbsoluteError, c.maxRelativeError, c.normalizedError)
                     print("\(verdict) \(dir) \(c.dataSet) \(c.output): \(detail)")
+                    if let report = c.executionReport { print("     \(report)") }
                     if !c.passed { failed = true }
                 }
             } catch let error as ModelError {

@@ -10,6 +10,7 @@ let usage = """
       \(SampleSceneCommand.usage)
       \(ModelCommand.usage)
       \(BenchCommand.usage)
+      \(DevicesCommand.usage)
       \(RunCommand.usage)
       tilerun --version
 
@@ -30,6 +31,7 @@ func runCommand(_ words: [String]) -> Int32 {
         case "sample-scene": return try SampleSceneCommand.run(rest)
         case "model": return try ModelCommand.run(rest)
         case "bench": return try BenchCommand.run(rest)
+        case "devices": return try DevicesCommand.run(rest)
         case "run": return try RunCommand.run(rest)
         case "validate": return try ValidateCommand.run(rest)
         case "--version", "version":

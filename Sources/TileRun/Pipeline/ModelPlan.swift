@@ -7,6 +7,10 @@ public final class ModelPlan: @unchecked Sendable {
     public let settings: RunSettings
     /// The prepared model, shared by every scene.
     public let session: InferenceSession
+    /// Where the model runs (the pipeline's `device`, `auto` resolved).
+    public let device: ComputeDevice
+    /// A line worth telling the user about the device choice (e.g. `auto` found no GPU), once per run.
+    public let deviceNote: String?
     public let metadata: ModelMetadata
     /// The model's image input, `[N, C, H, W]`.
     public let inputName: String
@@ -44,7 +48,12 @@ public final class ModelPlan: @unchecked Sendable {
         func fail(_ problem: String) -> ModelError { ModelError(path: path, problem: problem) }
         let model = try ONNXModel.load(path: path)
         metadata = try model.modelMetadata()
-        session = try InferenceSession(model: model)
+        do {
+            (device, deviceNote) = try ComputeDevice.resolve(try DeviceChoice(parsing: settings.device))
+        } catch {
+            throw fail("device '\(settings.device)': \(error)")
+        }
+        session = try InferenceSession(model: model, device: device)
         guard session.inputs.count == 1, let input = session.inputs.first, let shape = input.shape, shape.count == 4 else {
             throw fail("the model needs one image input of shape [N, C, H, W]")
         }

@@ -109,14 +109,6 @@ public struct PipelineFile: Codable, Equatable, Sendable {
         "pairPattern": ["pre", "post"],
     ]
 
-    /// True for `auto`, `cpu`, `opencl` and `opencl:P.D` (platform and device numbers).
-    static func isDeviceName(_ name: String) -> Bool {
-        if ["auto", "cpu", "opencl"].contains(name) { return true }
-        guard name.hasPrefix("opencl:") else { return false }
-        let numbers = name.dropFirst("opencl:".count).split(separator: ".", omittingEmptySubsequences: false)
-        return numbers.count == 2 && numbers.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
-    }
-
     /// Decodes `data`; on failure returns the problems found (unknown fields, wrong types, bad JSON).
     public static func decode(_ data: Data) -> (file: PipelineFile?, problems: [PipelineProblem]) {
         let object: Any
@@ -170,7 +162,7 @@ public struct PipelineFile: Codable, Equatable, Sendable {
             }
             if p.pre == p.post { add("pairPattern", "pre and post are the same word '\(p.pre)'") }
         }
-        if let device, !PipelineFile.isDeviceName(device) {
+        if let device, (try? DeviceChoice(parsing: device)) == nil {
             add("device", "'\(device)' is not one of \"auto\", \"cpu\", \"opencl\", \"opencl:P.D\" (platform and device numbers)")
         }
         if model == nil && requireAll { add("model", "is required (an ONNX file, relative to the pipeline file)") }

@@ -71,7 +71,7 @@ public struct RunSettings: Equatable, Sendable {
         let output = overrideOutput ?? file.output.map(resolve)
         if output == nil { problems.append(PipelineProblem(field: "output", problem: "no output folder (give it in the file or with --output)")) }
         let device = overrideDevice ?? file.device ?? "auto"
-        if !PipelineFile.isDeviceName(device) {
+        if (try? DeviceChoice(parsing: device)) == nil {
             problems.append(PipelineProblem(field: "device", problem: "'\(device)' is not one of auto, cpu, opencl, opencl:P.D"))
         }
         guard problems.isEmpty, let model, let output else {

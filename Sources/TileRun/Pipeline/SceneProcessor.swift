@@ -1,4 +1,5 @@
 import Foundation
+import TileRunKernels
 
 /// What one scene produced.
 public struct SceneResult: Sendable {
@@ -323,22 +324,7 @@ final class FirstError: @unchecked Sendable {
 
 /// Softmax over the channel axis of `items` × `channels` × `plane` values, in place.
 func softmax(_ values: inout [Float], items: Int, channels: Int, plane: Int) {
-    values.withUnsafeMutableBufferPointer { v in
-        for n in 0..<items {
-            let base = n * channels * plane
-            for p in 0..<plane {
-                var peak = -Float.infinity
-                for c in 0..<channels { peak = max(peak, v[base + c * plane + p]) }
-                var sum: Float = 0
-                for c in 0..<channels {
-                    let e = expf(v[base + c * plane + p] - peak)
-                    v[base + c * plane + p] = e
-                    sum += e
-                }
-                for c in 0..<channels { v[base + c * plane + p] /= sum }
-            }
-        }
-    }
+    values.withUnsafeMutableBufferPointer { softmaxChannels($0.baseAddress!, items: items, channels: channels, plane: plane) }
 }
 
 /// A value computed on a background thread, waited for when needed.

@@ -106,20 +106,17 @@ struct ConvTransposeOperator: Operator {
         }
     }
 
-    func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
-        let (x, xv) = try inputs.floats(0, node)
-        let (w, wv) = try inputs.floats(1, node)
-        let bias = inputs.count > 2 ? inputs[2]?.floats : nil
-        let spatial = x.rank - 2
-        guard spatial == 1 || spatial == 2, w.rank == x.rank else {
-            throw GraphError(node, x.rank > 4 ? "\(x.rank - 2)-D ConvTranspose is not supported (1-D and 2-D are)"
-                                          : "input \(x.shape) and weights \(w.shape) do not match")
-        }
-        let n = x.shape[0], cin = x.shape[1]
-        guard cin == w.shape[0], cin % groups == 0 else { throw GraphError(node, "input channels do not match weights \(w.shape)") }
-        let cinG = cin / groups, coutG = w.shape[1], cout = coutG * groups
-        let inSize = Array(x.shape[2...])
-        let g = try WindowGeometry(node: node, spatialRank: spatial, kernel: kernelShape ?? Array(w.shape[2...]))
+    /// The resolved window, leading pads and output size for an input of spatial size `inSize`:
+    /// what both executors compute from.
+    struct Geometry {
+        var window: WindowGeometry
+        var padsBegin: [Int]
+        var outSize: [Int]
+    }
+
+    func geometry(inputSize inSize: [Int], weightShape: [Int]) throws -> Geometry {
+        let spatial = inSize.count
+        let g = try WindowGeometry(node: node, spatialRank: spatial, kernel: kernelShape ?? Array(weightShape[2...]))
         var padsBegin = g.padsBegin, padsEnd = g.padsEnd
         var outSize = [Int](repeating: 0, count: spatial)
         let outPad = outputPadding ?? [Int](repeating: 0, count: spatial)
@@ -152,6 +149,24 @@ struct ConvTransposeOperator: Operator {
             }
         }
         guard outSize.allSatisfy({ $0 > 0 }) else { throw GraphError(node, "output would be empty") }
+        return Geometry(window: g, padsBegin: padsBegin, outSize: outSize)
+    }
+
+    func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
+        let (x, xv) = try inputs.floats(0, node)
+        let (w, wv) = try inputs.floats(1, node)
+        let bias = inputs.count > 2 ? inputs[2]?.floats : nil
+        let spatial = x.rank - 2
+        guard spatial == 1 || spatial == 2, w.rank == x.rank else {
+            throw GraphError(node, x.rank > 4 ? "\(x.rank - 2)-D ConvTranspose is not supported (1-D and 2-D are)"
+                                          : "input \(x.shape) and weights \(w.shape) do not match")
+        }
+        let n = x.shape[0], cin = x.shape[1]
+        guard cin == w.shape[0], cin % groups == 0 else { throw GraphError(node, "input channels do not match weights \(w.shape)") }
+        let cinG = cin / groups, coutG = w.shape[1], cout = coutG * groups
+        let inSize = Array(x.shape[2...])
+        let geometry = try self.geometry(inputSize: inSize, weightShape: w.shape)
+        let (g, padsBegin, outSize) = (geometry.window, geometry.padsBegin, geometry.outSize)
         let two = spatial == 2
         let (ih, iw) = (two ? inSize[0] : 1, inSize[spatial - 1])
         let (oh, ow) = (two ? outSize[0] : 1, outSize[spatial - 1])

@@ -49,9 +49,17 @@ struct ResizeOperator: Operator {
         legacyScales = try node.floats("scales")
     }
 
-    func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
-        let (x, values) = try inputs.floats(0, node)
-        let rank = x.rank
+    /// What one Resize computes from, whichever executor runs it: the output shape and, per axis and
+    /// output coordinate, the source taps (1 for nearest, 2 for linear) and whether it lies outside the crop.
+    struct Plan {
+        var outShape: [Int]
+        var taps: [[(index: Int, weight: Float)]]
+        var tapsPerAxis: [Int]
+        var outside: [[Bool]]
+    }
+
+    func plan(_ inputs: [Tensor?], inputShape: [Int]) throws -> Plan {
+        let rank = inputShape.count
         // Inputs: Upsample(X, scales); Resize-10(X, scales); Resize-11+(X, roi, scales, sizes).
         var roi: [Float]?
         var scalesIn: [Float]?
@@ -65,24 +73,24 @@ struct ResizeOperator: Operator {
         }
         let axisList = try (axes ?? Array(0..<rank)).map { try normalizedAxis($0, rank: rank, node) }
         var scales = [Float](repeating: 1, count: rank)
-        var outShape = x.shape
+        var outShape = inputShape
         if let sizesIn {
             guard sizesIn.count == axisList.count else { throw GraphError(node, "sizes has \(sizesIn.count) values for \(axisList.count) axes") }
             var sizes = sizesIn
             if keepAspect != "stretch" {
-                let ratios = axisList.enumerated().map { Float(sizes[$0.offset]) / Float(x.shape[$0.element]) }
+                let ratios = axisList.enumerated().map { Float(sizes[$0.offset]) / Float(inputShape[$0.element]) }
                 let r = keepAspect == "not_larger" ? ratios.min()! : ratios.max()!
-                sizes = axisList.map { Int((Float(x.shape[$0]) * r).rounded(.toNearestOrEven)) }
+                sizes = axisList.map { Int((Float(inputShape[$0]) * r).rounded(.toNearestOrEven)) }
                 for (i, a) in axisList.enumerated() { scales[a] = r; outShape[a] = sizes[i] }
             } else {
-                for (i, a) in axisList.enumerated() { outShape[a] = sizes[i]; scales[a] = Float(sizes[i]) / Float(x.shape[a]) }
+                for (i, a) in axisList.enumerated() { outShape[a] = sizes[i]; scales[a] = Float(sizes[i]) / Float(inputShape[a]) }
             }
         } else if let scalesIn {
             guard scalesIn.count == axisList.count else { throw GraphError(node, "scales has \(scalesIn.count) values for \(axisList.count) axes") }
             for (i, a) in axisList.enumerated() {
                 guard scalesIn[i] > 0 else { throw GraphError(node, "scale \(scalesIn[i]) must be positive") }
                 scales[a] = scalesIn[i]
-                outShape[a] = Int((Float(x.shape[a]) * scalesIn[i]).rounded(.down))
+                outShape[a] = Int((Float(inputShape[a]) * scalesIn[i]).rounded(.down))
             }
         } else {
             throw GraphError(node, "neither scales nor sizes is given")
@@ -98,7 +106,7 @@ struct ResizeOperator: Operator {
         var outside: [[Bool]] = []
         var tapsPerAxis: [Int] = []
         for d in 0..<rank {
-            let inLen = x.shape[d], outLen = outShape[d]
+            let inLen = inputShape[d], outLen = outShape[d]
             var axisTaps: [(Int, Float)] = []
             var axisOutside: [Bool] = []
             let count = (mode == .linear && inLen > 1 && (scales[d] != 1 || outLen != inLen || coordinateMode == "tf_crop_and_resize")) ? 2 : 1
@@ -125,6 +133,14 @@ struct ResizeOperator: Operator {
             taps.append(axisTaps)
             outside.append(axisOutside)
         }
+        return Plan(outShape: outShape, taps: taps, tapsPerAxis: tapsPerAxis, outside: outside)
+    }
+
+    func run(_ inputs: [Tensor?], _ context: ExecutionContext) throws -> [Tensor] {
+        let (x, values) = try inputs.floats(0, node)
+        let rank = x.rank
+        let plan = try self.plan(inputs, inputShape: x.shape)
+        let (outShape, taps, tapsPerAxis, outside) = (plan.outShape, plan.taps, plan.tapsPerAxis, plan.outside)
 
         if rank == 4, x.shape[0] == outShape[0], x.shape[1] == outShape[1],
            !outside[2].contains(true), !outside[3].contains(true) {

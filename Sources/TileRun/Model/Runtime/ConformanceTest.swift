@@ -14,6 +14,8 @@ public struct ConformanceTest: Sendable {
         /// Shape or element-type mismatch, when there is one.
         public var mismatch: String?
         public var passed: Bool
+        /// Where the steps ran, on a device backend.
+        public var executionReport: DeviceExecutionReport?
     }
 
     /// When an output passes.
@@ -25,16 +27,19 @@ public struct ConformanceTest: Sendable {
     }
 
     public var criterion: Criterion
+    /// The device the model runs on.
+    public var device: ComputeDevice
 
     /// The ONNX backend tests' tolerance by default: rtol 1e-3, atol 1e-7.
-    public init(criterion: Criterion = .elementwise(relative: 1e-3, absolute: 1e-7)) {
+    public init(criterion: Criterion = .elementwise(relative: 1e-3, absolute: 1e-7), device: ComputeDevice = .cpu) {
         self.criterion = criterion
+        self.device = device
     }
 
     public func run(directory: String, threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> [Comparison] {
         let modelPath = (directory as NSString).appendingPathComponent("model.onnx")
         let model = try ONNXModel.load(path: modelPath)
-        let session = try InferenceSession(model: model)
+        let session = try InferenceSession(model: model, device: device)
         let fm = FileManager.default
         let sets = try fm.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix("test_data_set_") }.sorted()
         guard !sets.isEmpty else { throw ModelError(path: directory, problem: "no test_data_set_* folders") }
@@ -60,7 +65,9 @@ public struct ConformanceTest: Sendable {
             for (info, tensor) in zip(session.inputs, inputs) { feeds[info.name] = tensor }
             let got = try session.run(feeds, threads: threads)
             for (name, want) in zip(session.outputNames, expected) {
-                results.append(compare(got[name], want, dataSet: set, output: name))
+                var comparison = compare(got[name], want, dataSet: set, output: name)
+                comparison.executionReport = session.executionReport
+                results.append(comparison)
             }
         }
         return results

@@ -38,6 +38,9 @@ extension AttributeValue {
 /// A model prepared for inference: constants folded, BatchNormalization folded into Conv, activations
 /// fused, weights packed, and each intermediate value released after its last use.
 /// `run` may be called from several threads at once; the prepared operators are immutable or locked.
+///
+/// One prepared graph, two executors: the CPU operators, or a device backend (`OpenCLExecutor`) that runs
+/// the same steps with its own kernels and hands any step it has no kernel for back to the CPU operator.
 public final class InferenceSession: @unchecked Sendable {
     /// The graph inputs a caller feeds (initializers excluded), with their declared shapes.
     public let inputs: [ONNXValueInfo]
@@ -51,22 +54,38 @@ public final class InferenceSession: @unchecked Sendable {
     public var parameterCount: Int { parameterTotal }
     private var parameterTotal = 0
 
-    private struct Step {
+    /// One prepared node, as both executors run it.
+    struct Step {
         let node: NodeSpec
         let op: Operator
         let inputs: [String]
         let outputs: [String]
+        /// For a Conv with constant weights: the weights, bias and activation after folding and fusion
+        /// (`inputs` then holds only the data input).
+        var conv: FusedConv?
         /// Values whose last use is this step.
         var releases: [String] = []
     }
 
-    private var steps: [Step] = []
-    private var constants: [String: Tensor] = [:]
-    private let source: String
+    struct FusedConv {
+        let weights: Tensor
+        let bias: [Float]?
+        let activation: FusedActivation
+    }
 
-    /// Prepares `model`; throws a `ModelError` naming the model file, the node and the problem.
-    public init(model: ONNXModel) throws {
+    private(set) var steps: [Step] = []
+    private(set) var constants: [String: Tensor] = [:]
+    let source: String
+
+    /// Where the session runs.
+    public let device: ComputeDevice
+    private(set) var backend: OpenCLExecutor?
+
+    /// Prepares `model` for `device`; throws a `ModelError` naming the model file, the node and the problem,
+    /// or an `OpenCLError` when the device's kernels cannot be built.
+    public init(model: ONNXModel, device: ComputeDevice = .cpu) throws {
         source = model.source
+        self.device = device
         do {
             guard let opset = model.opsetImports[""] ?? model.opsetImports["ai.onnx"] else {
                 throw GraphError("the model imports no ai.onnx opset")
@@ -83,11 +102,25 @@ public final class InferenceSession: @unchecked Sendable {
         } catch let error as GraphError {
             throw ModelError(path: model.source, problem: error.description)
         }
+        if case .opencl(let d) = device { backend = try OpenCLExecutor(session: self, device: d) }
     }
 
     /// Convenience: load and prepare a model file.
-    public convenience init(path: String) throws {
-        try self.init(model: ONNXModel.load(path: path))
+    public convenience init(path: String, device: ComputeDevice = .cpu) throws {
+        try self.init(model: ONNXModel.load(path: path), device: device)
+    }
+
+    /// Where the steps of the latest run went (device, CPU fallback, transfers); nil on the CPU backend.
+    public var executionReport: DeviceExecutionReport? { backend?.report }
+
+    /// Set when the device failed and runs continue on the CPU: the failure, in one line.
+    public var deviceFailure: String? { backend?.failure }
+
+    /// Called once, with the failure, when the device fails and the session switches to the CPU kernels
+    /// (the batch in flight is finished on the CPU). Set it before the first run.
+    public var onDeviceFailure: (@Sendable (String) -> Void)? {
+        get { backend?.onFailure }
+        set { backend?.onFailure = newValue }
     }
 
     private func prepare(_ onnxNodes: [ONNXNode]) throws {
@@ -139,6 +172,7 @@ public final class InferenceSession: @unchecked Sendable {
         for (i, node) in nodes.enumerated() where !skip.contains(i) {
             var outputs = node.outputs
             var op: Operator
+            var conv: FusedConv?
             if node.opType == "Conv", let weights = setup(node).constantInput(1) {
                 var w = weights
                 var bias = setup(node).constantInput(2)?.floats
@@ -166,12 +200,13 @@ public final class InferenceSession: @unchecked Sendable {
                     outputs = [nodes[j].outputs[0]]
                 }
                 op = try ConvOperator(setup(node), weights: w, bias: bias, activation: activation)
+                conv = FusedConv(weights: w, bias: bias, activation: activation)
             } else {
                 op = try OperatorRegistry.make(setup(node))
             }
             let inputNames = node.opType == "Conv" && outputs != node.outputs
                 ? [node.inputs[0]] : node.inputs
-            steps.append(Step(node: node, op: op, inputs: inputNames, outputs: outputs))
+            steps.append(Step(node: node, op: op, inputs: inputNames, outputs: outputs, conv: conv))
         }
 
         // Release each value after its last use, unless it is a graph output.
@@ -184,8 +219,16 @@ public final class InferenceSession: @unchecked Sendable {
 
     /// Runs the model on `feeds` (graph input name → tensor) and returns every graph output.
     /// `observe`, when given, sees each prepared node with its input and output shapes (for FLOP counts).
+    /// On a device, `observe` also waits for each step to finish, so that it can time steps.
     public func run(_ feeds: [String: Tensor], threads: Int = ProcessInfo.processInfo.activeProcessorCount,
                     observe: ((NodeSpec, [[Int]], [[Int]]) -> Void)? = nil) throws -> [String: Tensor] {
+        if let backend { return try backend.run(feeds, threads: threads, observe: observe) }
+        return try runOnCPU(feeds, threads: threads, observe: observe)
+    }
+
+    /// The CPU executor: every step's CPU operator, in order.
+    func runOnCPU(_ feeds: [String: Tensor], threads: Int,
+                  observe: ((NodeSpec, [[Int]], [[Int]]) -> Void)?) throws -> [String: Tensor] {
         let context = ExecutionContext(threads: threads)
         var values = feeds
         for input in inputs where values[input.name] == nil {

@@ -33,6 +33,8 @@ public struct InferenceBenchmark: Sendable {
     public var batch: Int
     public var threads: Int
     public var repeats: Int
+    /// Where the model runs.
+    public var device: ComputeDevice
 
     public struct Result: Sendable, Codable {
         public var model: String
@@ -47,17 +49,25 @@ public struct InferenceBenchmark: Sendable {
         public var gflopsPerSecond: Double
         /// Seconds per operator type in one profiled run (prepared operators, after fusion).
         public var secondsByOperator: [String: Double]
+        /// The device, as `ComputeDevice.description` names it.
+        public var device: String
+        /// On a device backend: where the steps ran and what was copied, in one line.
+        public var placement: String?
+        /// Set when the device failed and the runs finished on the CPU.
+        public var deviceFailure: String?
     }
 
-    public init(tileSize: Int = 512, batch: Int = 1, threads: Int = ProcessInfo.processInfo.activeProcessorCount, repeats: Int = 5) {
+    public init(tileSize: Int = 512, batch: Int = 1, threads: Int = ProcessInfo.processInfo.activeProcessorCount, repeats: Int = 5,
+                device: ComputeDevice = .cpu) {
         self.tileSize = tileSize
         self.batch = batch
         self.threads = threads
         self.repeats = repeats
+        self.device = device
     }
 
     public func run(path: String) throws -> Result {
-        let session = try InferenceSession(path: path)
+        let session = try InferenceSession(path: path, device: device)
         guard let input = session.inputs.first else { throw ModelError(path: path, problem: "the model has no inputs") }
         let channels: Int
         if let dims = input.shape, dims.count == 4, case .value(let c) = dims[1] { channels = c } else { channels = 3 }
@@ -88,6 +98,7 @@ public struct InferenceBenchmark: Sendable {
                       medianSeconds: median, tilesPerSecond: tiles / median,
                       megapixelsPerSecond: tiles * Double(tileSize * tileSize) / median / 1e6,
                       gflopsPerTile: flops / tiles / 1e9, gflopsPerSecond: flops / median / 1e9,
-                      secondsByOperator: byOperator)
+                      secondsByOperator: byOperator, device: device.description,
+                      placement: session.executionReport?.description, deviceFailure: session.deviceFailure)
     }
 }

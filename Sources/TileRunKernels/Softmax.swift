@@ -1,0 +1,83 @@
+import Foundation
+
+/// Softmax over the channel axis of planar data, in place: `items` blocks of `channels` planes of
+/// `plane` values each (NCHW tensors with `plane = H × W`).
+///
+/// Eight pixels at a time with a vector exponential (Cephes' single-precision polynomial, relative
+/// error below 2e-7), so that turning a segmentation model's logits into probabilities costs a small
+/// fraction of the model itself.
+public func softmaxChannels(_ values: UnsafeMutablePointer<Float>, items: Int, channels: Int, plane: Int) {
+    guard channels > 0 else { return }
+    for n in 0..<items {
+        let base = values + n * channels * plane
+        var p = 0
+        while p + 8 <= plane {
+            var peak = SIMD8<Float>(repeating: -.infinity)
+            for c in 0..<channels {
+                let v = load(base + c * plane + p)
+                peak.replace(with: v, where: v .> peak)
+            }
+            var sum = SIMD8<Float>(repeating: 0)
+            for c in 0..<channels {
+                let e = vectorExp(load(base + c * plane + p) - peak)
+                store(e, base + c * plane + p)
+                sum += e
+            }
+            let scale = 1 / sum
+            for c in 0..<channels { store(load(base + c * plane + p) * scale, base + c * plane + p) }
+            p += 8
+        }
+        while p < plane {
+            var peak = -Float.infinity
+            for c in 0..<channels { peak = max(peak, base[c * plane + p]) }
+            var sum: Float = 0
+            for c in 0..<channels {
+                let e = scalarExp(base[c * plane + p] - peak)
+                base[c * plane + p] = e
+                sum += e
+            }
+            for c in 0..<channels { base[c * plane + p] /= sum }
+            p += 1
+        }
+    }
+}
+
+@inline(__always)
+private func load(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+@inline(__always)
+private func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
+}
+
+/// e^x for eight lanes, for x from −87.3 to 88.3 (clamped outside: e^−∞ gives about 1e−38, not 0).
+/// Only adds, multiplies and bit operations, so it compiles to plain vector instructions.
+@inline(__always)
+func vectorExp(_ input: SIMD8<Float>) -> SIMD8<Float> {
+    // `replacing(with:where:)` compiles to vector blends; `pointwiseMin`/`Max` to lane-by-lane code.
+    let x = input.replacing(with: -87.3, where: input .< -87.3).replacing(with: 88.3, where: input .> 88.3)
+    // Adding and removing 1.5 × 2^23 rounds to the nearest integer without a conversion instruction.
+    let magic = SIMD8<Float>(repeating: 12_582_912)
+    let n = (x * 1.442_695_04 + magic) - magic
+    // x = n ln 2 + r with |r| ≤ ln 2 / 2; ln 2 split in two so that n ln 2 is exact enough.
+    let r = x - n * 0.693_359_375 + n * 2.121_944_4e-4
+    let r2 = r * r
+    var y = SIMD8<Float>(repeating: 1.987_569_15e-4)
+    y = y * r + 1.398_199_950_7e-3
+    y = y * r + 8.333_451_907_3e-3
+    y = y * r + 4.166_579_589_4e-2
+    y = y * r + 1.666_666_545_9e-1
+    y = y * r + 5.000_000_120_1e-1
+    y = y * r2 + r + 1
+    // 2^n in the exponent bits: n + 127 + 2^23 holds n + 127 in its low mantissa bits.
+    let biased = unsafeBitCast(n + 8_388_735, to: SIMD8<Int32>.self) & 0xFF
+    return y * unsafeBitCast(biased &<< 23, to: SIMD8<Float>.self)
+}
+
+/// The same exponential for one value, so every pixel gets identical arithmetic.
+@inline(__always)
+private func scalarExp(_ x: Float) -> Float {
+    vectorExp(SIMD8(repeating: x))[0]
+}
