@@ -34,7 +34,8 @@ public enum LandCoverClass: UInt8, CaseIterable, Sendable {
     }
 }
 
-/// Writes small synthetic aerial scenes (uint8 RGB, 0.5 m, UTM 15N) with exact label rasters.
+/// Writes small synthetic aerial scenes (uint8 RGB or uint16 RGB+NIR reflectance, 0.5 m, UTM 15N) with
+/// exact label rasters.
 /// The same seed gives the same bytes: every value comes from a seeded SplitMix64 stream and pure
 /// functions of the pixel position, and the writer is deterministic.
 public struct SceneGenerator: Sendable {
@@ -136,25 +137,69 @@ public struct SceneGenerator: Sendable {
         return out
     }
 
+    /// Surface reflectance × 10000 for `labels`, band after band: red, green, blue, near-infrared.
+    /// Each class has a typical spectrum (vegetation bright in the near-infrared, water dark), varied by
+    /// the same texture and shading fields as `imagery`, applied as a factor as illumination would be.
+    public func reflectance(labels: [UInt8]) -> [UInt16] {
+        var rng = SplitMix64(seed: seed ^ 0x5EED_1A6E)
+        let texture = ValueNoise(seed: rng.next(), cell: 6)
+        let shade = ValueNoise(seed: rng.next(), cell: 60)
+        let plane = width * height
+        var out = [UInt16](repeating: 0, count: plane * 4)
+        for y in 0..<height {
+            for x in 0..<width {
+                let i = y * width + x
+                let spectrum: [Double]
+                switch LandCoverClass(rawValue: labels[i]) ?? .bare {
+                case .water: spectrum = [300, 500, 650, 150]
+                case .tree: spectrum = [280, 550, 330, 3400]
+                case .grassland: spectrum = [600, 900, 480, 2900]
+                // Alternate parcels hold a green crop and a ripening one, as the RGB imagery's colours do.
+                case .cropland: spectrum = (x / 96 + y / 96) % 2 == 0 ? [1100, 1050, 650, 2500] : [700, 1000, 520, 4100]
+                case .builtUp: spectrum = [1600, 1550, 1500, 1900]
+                case .bare: spectrum = [2200, 1900, 1500, 2600]
+                }
+                let factor = 1 + (texture.value(x, y) - 0.5) * 0.35 + (shade.value(x, y) - 0.5) * 0.25
+                for b in 0..<4 { out[b * plane + i] = UInt16(max(0, min(10000, (spectrum[b] * factor).rounded()))) }
+            }
+        }
+        return out
+    }
+
     public var geoReference: GeoReference {
         .northUp(epsg: 32615, originX: originX, originY: originY, pixelSize: pixelSize)
     }
 
-    /// Writes `NAME.tif` (RGB) and `NAME-labels.tif` (WorldCover class map) into `directory`.
+    /// Writes `NAME.tif` (uint8 RGB) and `NAME-labels.tif` (WorldCover class map) into `directory`.
     public func write(to directory: String, name: String) throws -> (image: String, labels: String) {
         let classes = labels()
-        let rgb = imagery(labels: classes)
         let imagePath = (directory as NSString).appendingPathComponent(name + ".tif")
-        let labelPath = (directory as NSString).appendingPathComponent(name + "-labels.tif")
         let image = try RasterWriter(path: imagePath, width: width, height: height, options: RasterWriterOptions(
             sampleType: .uint8, bandCount: 3, tileSize: 256, geo: geoReference, overviewResampling: .average))
-        try image.write(rows: 0, height: height, values: rgb)
+        try image.write(rows: 0, height: height, values: imagery(labels: classes))
         try image.finish()
+        return (imagePath, try writeLabels(classes, to: directory, name: name))
+    }
+
+    /// Writes `NAME.tif` (uint16 red, green, blue, near-infrared reflectance × 10000) and
+    /// `NAME-labels.tif` (the same class map as `write` gives for this seed) into `directory`.
+    public func writeReflectance(to directory: String, name: String) throws -> (image: String, labels: String) {
+        let classes = labels()
+        let imagePath = (directory as NSString).appendingPathComponent(name + ".tif")
+        let image = try RasterWriter(path: imagePath, width: width, height: height, options: RasterWriterOptions(
+            sampleType: .uint16, bandCount: 4, tileSize: 256, geo: geoReference, overviewResampling: .average))
+        try image.write(rows: 0, height: height, values: reflectance(labels: classes))
+        try image.finish()
+        return (imagePath, try writeLabels(classes, to: directory, name: name))
+    }
+
+    private func writeLabels(_ classes: [UInt8], to directory: String, name: String) throws -> String {
+        let labelPath = (directory as NSString).appendingPathComponent(name + "-labels.tif")
         let label = try RasterWriter(path: labelPath, width: width, height: height, options: RasterWriterOptions(
             sampleType: .uint8, bandCount: 1, tileSize: 256, geo: geoReference, colorMap: LandCoverClass.palette))
         try label.write(rows: 0, height: height, values: classes)
         try label.finish()
-        return (imagePath, labelPath)
+        return labelPath
     }
 }
 

@@ -88,6 +88,18 @@ final class SceneInputTests: XCTestCase {
         XCTAssertTrue(lone.failures[0].hasPrefix("\(path("lone.tif")): not a pre- or post-event scene"), lone.failures[0])
     }
 
+    /// Joplin 2011's pre and post scenes are misregistered by 0.47 m and 0.27 m at 0.6 m pixels: one grid.
+    func testSubPixelMisregistrationIsTheSameGridAWholePixelIsNot() throws {
+        let pre = try RasterReader(path: try SharedData.path("scenes/joplin-2011/pre.tif")).info
+        let post = try RasterReader(path: try SharedData.path("scenes/joplin-2011/post.tif")).info
+        XCTAssertNoThrow(try TileSource.checkSameGrid(pre, post))
+        var shifted = post
+        shifted.geo?.transform?.originX += 0.6
+        XCTAssertThrowsError(try TileSource.checkSameGrid(pre, shifted)) { error in
+            XCTAssertTrue("\(error)".contains("a pixel or more apart"), "\(error)")
+        }
+    }
+
     func testListFilesNameScenesRelativeToTheirFolder() throws {
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("scenes"), withIntermediateDirectories: true)
         for name in ["a", "b", "c"] {
