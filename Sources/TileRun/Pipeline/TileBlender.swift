@@ -1,3 +1,5 @@
+import TileRunKernels
+
 /// Blends tile predictions, tile by tile in grid order, and finishes every pixel as soon as no later
 /// tile covers it.
 ///
@@ -34,8 +36,12 @@ struct TileBlender {
     /// The finished rows of the current tile row: `band.rows` rows from scene row `band.top`.
     private(set) var band: FinishedBand
 
-    init(grid: TileGrid, classes: Int, blending: Blending, probabilities: Bool) {
+    /// A blender whose first tile is at tile row `firstTileRow` (a resumed scene's). Sums that earlier rows
+    /// would have carried into it start at zero, so its bands are those of a run from row 0 only where no
+    /// earlier row reaches them (see `TileGrid.firstTileRow(reaching:)`).
+    init(grid: TileGrid, classes: Int, blending: Blending, probabilities: Bool, firstTileRow: Int = 0) {
         self.grid = grid
+        rowCarryTop = firstTileRow < grid.rows.count ? grid.rows[firstTileRow] : 0
         self.classes = classes
         wantProbabilities = probabilities
         columnWeights = grid.columns.map { grid.axisWeights(position: $0, sceneLength: grid.width, blending: blending) }
@@ -96,13 +102,14 @@ struct TileBlender {
                 }
             }
             if let probabilities {
-                for j in 0..<h where rowWeights[j] > 0 {
-                    for i in 0..<w {
-                        let weight = columnWeights[i] * rowWeights[j]
-                        if weight == 0 { continue }
-                        let p = j * w + i
-                        a[classes * plane + p] += weight
-                        for k in 0..<classes { a[k * plane + p] += weight * probabilities[k * t * t + j * t + i] }
+                columnWeights.withUnsafeBufferPointer { cw in
+                    for j in 0..<h where rowWeights[j] > 0 {
+                        let row = a.baseAddress! + j * w
+                        addRowWeights(row + classes * plane, columnWeights: cw.baseAddress!, rowWeight: rowWeights[j], count: w)
+                        for k in 0..<classes {
+                            addWeightedRow(row + k * plane, probabilities + k * t * t + j * t, columnWeights: cw.baseAddress!,
+                                           rowWeight: rowWeights[j], count: w)
+                        }
                     }
                 }
             }
@@ -181,6 +188,11 @@ extension TileGrid {
     /// The scene rows that no tile row after `row` covers: those it finishes.
     func finishedRows(tileRow row: Int) -> Range<Int> {
         rows[row]..<(row + 1 < rows.count ? rows[row + 1] : height)
+    }
+
+    /// The first tile row whose tiles reach scene row `row`: the earliest that contributes to it.
+    func firstTileRow(reaching row: Int) -> Int {
+        rows.firstIndex { $0 + tileSize > row }!
     }
 
     /// The scene columns that no tile column after `column` covers.
