@@ -1,17 +1,23 @@
 import Foundation
 import TileRun
 
-/// Shows a batch's progress on standard error: a redrawn bar on a terminal, timestamped lines
-/// otherwise (cron, logs), or one JSON object a line for programs.
-final class ProgressDisplay {
+/// Reports a batch: a redrawn bar on a terminal, timestamped lines otherwise (cron, systemd), one JSON
+/// object a line for programs, or (`none`) only warnings and errors. The one place that writes a run's
+/// log lines: they all go through one `RunLog`, which also appends them to `--log FILE` (plain, or JSON
+/// with `--log-format json`).
+final class ProgressDisplay: @unchecked Sendable {
     enum Style: String {
         case bar, lines, json, none
     }
 
     let style: Style
+    private let log: RunLog
+    /// Guards the counters and the bar: a signal handler's queue writes notes too.
+    private let lock = NSLock()
     private let started = Date()
     private var scenes = 0
     private var scenesDone = 0
+    private var scenesSkipped = 0
     private var scenesFailed = 0
     private var tilesTotal = 0
     private var tilesDone = 0
@@ -21,7 +27,8 @@ final class ProgressDisplay {
     private var barShown = false
 
     /// `requested` is `auto`, `bar`, `lines`, `json` or `none`; `auto` draws a bar only on a terminal.
-    init(requested: String) throws {
+    /// `logFile` gets every line but the bar, in `logFormat` (`plain` or `json`).
+    init(requested: String, logFile: String? = nil, logFormat: String = "plain") throws {
         if requested == "auto" {
             style = isatty(STDERR_FILENO) != 0 ? .bar : .lines
         } else if let style = Style(rawValue: requested) {
@@ -29,60 +36,95 @@ final class ProgressDisplay {
         } else {
             throw UsageError("--progress must be auto, bar, lines, json or none")
         }
+        guard let fileFormat = RunLog.Format(rawValue: logFormat), fileFormat != .terminal else {
+            throw UsageError("--log-format must be plain or json")
+        }
+        let standardError: RunLog.Format = switch style {
+        case .bar, .none: .terminal
+        case .lines: .plain
+        case .json: .json
+        }
+        log = try RunLog(standardError: standardError, standardErrorLevel: style == .none ? .warning : .info, file: logFile,
+                         fileFormat: fileFormat)
     }
 
     func handle(_ event: RunEvent) {
-        switch event {
-        case .planned(let scenes, let tiles):
-            self.scenes = scenes
-            tilesTotal = tiles
-            emit(["event": "planned", "scenes": scenes, "tiles": tiles], line: "\(scenes) scene\(scenes == 1 ? "" : "s"), \(tiles) tiles")
-        case .sceneStarted(let index, let scene, let tiles):
-            current = scene
-            emit(["event": "scene_started", "index": index, "scene": scene.name, "files": scene.files, "tiles": tiles],
-                 line: "scene \(index + 1)/\(scenes) \(scene.name): \(tiles) tiles")
-        case .tilesDone(let count):
-            tilesDone += count
-            let now = Date()
-            switch style {
-            case .bar where now.timeIntervalSince(lastDraw) >= 0.2:
-                lastDraw = now
-                drawBar()
-            case .lines where now.timeIntervalSince(lastLine) >= 30:
-                lastLine = now
-                write(stamp() + " " + summary())
-            case .json where now.timeIntervalSince(lastDraw) >= 1:
-                lastDraw = now
-                emit(["event": "progress", "tiles_done": tilesDone, "tiles": tilesTotal, "tiles_per_second": rate(),
-                      "eta_seconds": eta() ?? -1], line: nil)
-            default: break
-            }
-        case .sceneFinished(let result):
-            scenesDone += 1
-            emit(["event": "scene_finished", "scene": result.scene.name, "class_map": result.classMap, "tiles": result.tiles,
-                  "skipped_tiles": result.skippedTiles],
-                 line: "\(result.scene.name) -> \(result.classMap) (\(result.tiles) tiles, \(result.skippedTiles) all nodata)")
-        case .sceneFailed(let reason):
-            scenesFailed += 1
-            switch style {
-            case .json: emit(["event": "scene_failed", "error": reason], line: nil)
-            case .lines: write(stamp() + " failed: " + reason)
-            case .bar, .none:
-                write((barShown ? "\r\u{1B}[K" : "") + "tilerun: " + reason)
-                barShown = false
+        lock.withLock {
+            switch event {
+            case .planned(let scenes, let skipping, let tiles):
+                self.scenes = scenes
+                tilesTotal = tiles
+                write(.info, "\(scenes) scene\(scenes == 1 ? "" : "s"), \(skipping) done before, \(tiles) tiles to run",
+                      ["event": "planned", "scenes": .int(scenes), "skipping": .int(skipping), "tiles": .int(tiles)])
+            case .sceneSkipped(let index, let scene):
+                scenesSkipped += 1
+                write(.info, "scene \(index + 1)/\(scenes) \(scene.name): done before, outputs verified, skipped",
+                      ["event": "scene_skipped", "index": .int(index), "scene": .string(scene.description)])
+            case .sceneStarted(let index, let scene, let tiles, let reason):
+                current = scene
+                var fields: [String: JSONValue] = ["event": "scene_started", "index": .int(index), "scene": .string(scene.description),
+                                                   "tiles": .int(tiles)]
+                fields["reason"] = reason.map(JSONValue.string)
+                write(.info, "scene \(index + 1)/\(scenes) \(scene.name): \(tiles) tiles" + (reason.map { " (\($0))" } ?? ""), fields)
+            case .tilesDone(let count):
+                tilesDone += count
+                showProgress()
+            case .sceneFinished(let result):
+                scenesDone += 1
+                write(.info, "\(result.scene.name) -> \(result.classMap) (\(result.tiles) tiles, \(result.skippedTiles) all nodata)",
+                      ["event": "scene_finished", "scene": .string(result.scene.description), "class_map": .string(result.classMap),
+                       "tiles": .int(result.tiles), "skipped_tiles": .int(result.skippedTiles)])
+            case .sceneFailed(let reason):
+                scenesFailed += 1
+                write(.error, reason, ["event": "scene_failed"])
             }
         }
     }
 
-    /// Clears the bar; call before the final report.
-    func end() {
-        if barShown { write("\r\u{1B}[K", newline: false) }
-        emit(["event": "finished", "scenes_done": scenesDone, "scenes_failed": scenesFailed, "tiles_done": tilesDone,
-              "seconds": (Date().timeIntervalSince(started) * 10).rounded() / 10], line: nil)
+    /// A line outside the batch's events: manifest notes, signals, the run's end.
+    func note(_ level: RunLog.Level, _ message: String, _ fields: [String: JSONValue] = [:]) {
+        lock.withLock { write(level, message, fields) }
+    }
+
+    /// Clears the bar and logs the batch's end; call before the final report.
+    func end(exitCode: Int32) {
+        lock.withLock {
+            let seconds = (Date().timeIntervalSince(started) * 10).rounded() / 10
+            write(.info, "finished: \(scenesDone) done, \(scenesSkipped) done before, \(scenesFailed) failed, \(tilesDone) tiles in \(seconds) s",
+                  ["event": "finished", "scenes_done": .int(scenesDone), "scenes_skipped": .int(scenesSkipped),
+                   "scenes_failed": .int(scenesFailed), "tiles_done": .int(tilesDone), "seconds": .number(seconds),
+                   "exit_code": .int(Int(exitCode))])
+        }
+    }
+
+    /// Redraws the bar, or logs a progress line now and then; the caller holds `lock`.
+    private func showProgress() {
+        let now = Date()
+        switch style {
+        case .bar where now.timeIntervalSince(lastDraw) >= 0.2:
+            lastDraw = now
+            drawBar()
+        case .lines where now.timeIntervalSince(lastLine) >= 30, .json where now.timeIntervalSince(lastLine) >= 1:
+            lastLine = now
+            var fields: [String: JSONValue] = ["event": "progress", "tiles_done": .int(tilesDone), "tiles": .int(tilesTotal),
+                                               "tiles_per_second": .number(rate())]
+            fields["eta_seconds"] = eta().map(JSONValue.number)
+            log.info(summary(), fields)
+        default: break
+        }
+    }
+
+    /// Writes a log line, clearing the bar first; the caller holds `lock`.
+    private func write(_ level: RunLog.Level, _ message: String, _ fields: [String: JSONValue]) {
+        if barShown {
+            FileHandle.standardError.write(Data("\r\u{1B}[K".utf8))
+            barShown = false
+        }
+        log.log(level, message, fields)
     }
 
     private func summary() -> String {
-        var text = "scenes \(scenesDone + scenesFailed)/\(scenes), tiles \(tilesDone)/\(tilesTotal), "
+        var text = "scenes \(scenesDone + scenesSkipped + scenesFailed)/\(scenes), tiles \(tilesDone)/\(tilesTotal), "
             + String(format: "%.1f tiles/s", rate())
         if let eta = eta() { text += ", ETA " + Self.duration(eta) }
         return text
@@ -94,7 +136,7 @@ final class ProgressDisplay {
         let filled = Int(fraction * Double(width))
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
         let name = current.map { " " + $0.name } ?? ""
-        write("\r\u{1B}[K[\(bar)] \(Int(fraction * 100))% " + summary() + name, newline: false)
+        FileHandle.standardError.write(Data(("\r\u{1B}[K[\(bar)] \(Int(fraction * 100))% " + summary() + name).utf8))
         barShown = true
     }
 
@@ -108,34 +150,6 @@ final class ProgressDisplay {
         guard tilesDone > 0, r > 0, tilesTotal >= tilesDone else { return nil }
         return (Double(tilesTotal - tilesDone) / r).rounded()
     }
-
-    /// Writes a JSON object (json style) or a timestamped line (lines style).
-    private func emit(_ object: [String: Any], line: String?) {
-        switch style {
-        case .json:
-            var object = object
-            object["time"] = Self.timestamp.string(from: Date())
-            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
-                write(String(decoding: data, as: UTF8.self))
-            }
-        case .lines:
-            if let line { write(stamp() + " " + line) }
-        case .bar, .none:
-            break
-        }
-    }
-
-    private func stamp() -> String { Self.timestamp.string(from: Date()) }
-
-    private func write(_ text: String, newline: Bool = true) {
-        FileHandle.standardError.write(Data((text + (newline ? "\n" : "")).utf8))
-    }
-
-    private static let timestamp: ISO8601DateFormatter = {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        return f
-    }()
 
     static func duration(_ seconds: Double) -> String {
         let s = Int(seconds)

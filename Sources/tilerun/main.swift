@@ -12,9 +12,12 @@ let usage = """
       \(BenchCommand.usage)
       \(DevicesCommand.usage)
       \(RunCommand.usage)
+      \(ResumeCommand.usage)
+      \(StatusCommand.usage)
       tilerun --version
 
-    Exit codes: 0 success, 1 some input failed, 2 usage or configuration error.
+    Exit codes: 0 success (every scene done), 1 some input or scene failed, 2 usage or configuration error,
+    75 another run holds the output folder, 130/143 stopped by SIGINT/SIGTERM (resume with tilerun resume DIR).
     """
 
 /// Runs the command named by the first argument and returns the process exit code.
@@ -34,6 +37,8 @@ func runCommand(_ words: [String]) -> Int32 {
         case "devices": return try DevicesCommand.run(rest)
         case "run": return try RunCommand.run(rest)
         case "validate": return try ValidateCommand.run(rest)
+        case "resume": return try ResumeCommand.run(rest)
+        case "status": return try StatusCommand.run(rest)
         case "--version", "version":
             print("tilerun \(TileRunVersion.string)")
             return 0

@@ -11,6 +11,9 @@ public enum JSONValue: Hashable, Sendable, Codable {
     case array([JSONValue])
     case object([String: JSONValue])
 
+    /// A whole number.
+    public static func int(_ value: Int) -> JSONValue { .number(Double(value)) }
+
     /// The value `encodable` encodes to.
     public init<T: Encodable>(encoding encodable: T) throws {
         self = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(encodable))
@@ -142,4 +145,8 @@ public enum JSONValue: Hashable, Sendable, Codable {
         init?(stringValue: String) { self.stringValue = stringValue }
         init?(intValue: Int) { nil }
     }
+}
+
+extension JSONValue: ExpressibleByStringLiteral {
+    public init(stringLiteral value: String) { self = .string(value) }
 }

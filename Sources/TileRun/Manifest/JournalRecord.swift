@@ -52,6 +52,10 @@ public struct SceneDone: Codable, Equatable, Sendable {
     public var outputs: [OutputFile]
     /// Seconds per stage; `total` at least.
     public var timings: [String: Double]
+    /// Tiles in the scene's grid and those left out as all nodata, for the batch summary of a later run
+    /// that skips the scene; absent in records of runs that did not say.
+    public var tiles: Int?
+    public var skippedTiles: Int?
     public var at: Double
 }
 

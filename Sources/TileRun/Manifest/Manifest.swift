@@ -93,12 +93,14 @@ public final class Manifest: @unchecked Sendable {
 
     // MARK: Decisions
 
-    /// Whether the scene at `path` must run, checked against the journal and the files as they are now:
-    /// a done scene is skipped only when its input is the same file (or, touched, the same content) and
-    /// every output is present with the recorded size and SHA-256.
-    public func decide(scene path: String) -> SceneDecision {
+    /// Whether the scene at `path` (with `partners`, its other files) must run, checked against the journal
+    /// and the files as they are now: a done scene is skipped only when its input is the same files (or,
+    /// touched, the same content) and every output is present with the recorded size and SHA-256.
+    public func decide(scene path: String, partners: [String] = []) -> SceneDecision {
         guard let scene = state.scenes[SceneIdentity.key(for: path)] else { return .run(reason: "new scene", parts: []) }
-        guard let now = try? SceneIdentity.current(path: path) else { return .run(reason: "input cannot be examined", parts: []) }
+        guard let now = try? SceneIdentity.current(path: path, partners: partners) else {
+            return .run(reason: "input cannot be examined", parts: [])
+        }
         switch scene.status {
         case .done:
             guard let recorded = scene.input, Manifest.sameContent(recorded, now) else {
@@ -163,8 +165,10 @@ public final class Manifest: @unchecked Sendable {
     }
 
     /// Records a scene as done: hashes each output (paths inside the output folder, already in place and
-    /// synced), appends the record, then deletes the scene's part files.
-    public func sceneDone(input: SceneIdentity, outputs: [String], timings: [String: Double]) throws {
+    /// synced), appends the record, then deletes the scene's part files. `tiles` and `skippedTiles` (its
+    /// grid's tiles and those left out as all nodata) let a later run that skips the scene summarize it.
+    public func sceneDone(input: SceneIdentity, outputs: [String], timings: [String: Double], tiles: Int? = nil,
+                          skippedTiles: Int? = nil) throws {
         let folder = URL(fileURLWithPath: layout.outputFolder).standardized.path + "/"
         let files = try outputs.map { path -> OutputFile in
             let absolute = SceneIdentity.key(for: path)
@@ -174,7 +178,8 @@ public final class Manifest: @unchecked Sendable {
             return try OutputFile(hashing: absolute, name: String(absolute.dropFirst(folder.count)))
         }
         let parts = state.scenes[input.path]?.parts ?? []
-        try append(.sceneDone(SceneDone(input: input, outputs: files, timings: timings, at: Manifest.now())))
+        try append(.sceneDone(SceneDone(input: input, outputs: files, timings: timings, tiles: tiles, skippedTiles: skippedTiles,
+                                        at: Manifest.now())))
         // Only now are the parts unneeded; one left behind by a crash here is removed by the next run.
         for part in parts { unlink(layout.path(part.file.name)) }
     }
@@ -219,9 +224,11 @@ public final class Manifest: @unchecked Sendable {
         return Array(scene.parts.prefix { $0.file.problem(at: layout.path($0.file.name)) == nil })
     }
 
-    /// The same file by path, size and time, or, when only the time differs, by content hash.
+    /// The same files by path, size and time, or, where only the time differs, by content hash.
     private static func sameContent(_ recorded: SceneIdentity, _ now: SceneIdentity) -> Bool {
-        if recorded.sameFile(as: now) { return true }
+        let recordedPartners = recorded.partners ?? [], nowPartners = now.partners ?? []
+        guard recordedPartners.count == nowPartners.count, zip(recordedPartners, nowPartners).allSatisfy(sameContent) else { return false }
+        if recorded.path == now.path, recorded.size == now.size, recorded.modifiedNanoseconds == now.modifiedNanoseconds { return true }
         guard recorded.path == now.path, recorded.size == now.size, let digest = recorded.sha256 else { return false }
         return (try? SHA256.hash(fileAt: now.path).digest) == digest
     }

@@ -27,6 +27,9 @@ public struct SceneState: Equatable, Sendable {
     public internal(set) var parts: [ScenePart] = []
     /// Seconds per stage of a done scene.
     public internal(set) var timings: [String: Double] = [:]
+    /// A done scene's tiles, and those left out as all nodata, when its run recorded them.
+    public internal(set) var tiles: Int?
+    public internal(set) var skippedTiles: Int?
     /// When the last record about the scene was written (seconds since 1970).
     public internal(set) var updated: Double = 0
 
@@ -89,6 +92,8 @@ public struct ManifestState: Equatable, Sendable {
             scene.input = done.input
             scene.outputs = done.outputs
             scene.timings = done.timings
+            scene.tiles = done.tiles
+            scene.skippedTiles = done.skippedTiles
             scene.parts = []
             scene.updated = done.at
             scenes[done.input.path] = scene

@@ -71,9 +71,11 @@ extension RunSettings {
                 var overlap: Int?
                 var blending: String
                 var probabilities: Bool
+                var quicklook: Bool
             }
             return try JSONValue(encoding: Fields(bands: bands, normalization: normalization, tileSize: tileSize, overlap: overlap,
-                                                  blending: blending.rawValue, probabilities: writeProbabilities))
+                                                  blending: blending.rawValue, probabilities: writeProbabilities,
+                                                  quicklook: writeQuicklook))
         }
     }
 }

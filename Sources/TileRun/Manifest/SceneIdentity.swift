@@ -1,44 +1,52 @@
 import Foundation
 
 /// Which input file a scene is: its absolute path (the scene's key in the manifest), size and
-/// modification time from `stat`, and the SHA-256 of its content once it has been read through.
+/// modification time from `stat`, and the SHA-256 of its content once it has been read through. A scene
+/// of several files (a pre/post pair) is its first file's identity with the others' as `partners`.
 public struct SceneIdentity: Codable, Hashable, Sendable {
     public var path: String
     public var size: Int64
     /// Modification time in nanoseconds since 1970 (integral, so it compares exactly after a round trip).
     public var modifiedNanoseconds: Int64
     public var sha256: SHA256Digest?
+    /// The scene's other files (a pair's post-event file); nil for a scene of one file.
+    public var partners: [SceneIdentity]?
 
-    public init(path: String, size: Int64, modifiedNanoseconds: Int64, sha256: SHA256Digest? = nil) {
+    public init(path: String, size: Int64, modifiedNanoseconds: Int64, sha256: SHA256Digest? = nil, partners: [SceneIdentity]? = nil) {
         self.path = path
         self.size = size
         self.modifiedNanoseconds = modifiedNanoseconds
         self.sha256 = sha256
+        self.partners = partners
     }
 
     /// The manifest's key for the scene at `path`: absolute and standardized, so the same file named from
     /// another working directory or through `..` is the same scene.
     public static func key(for path: String) -> String { URL(fileURLWithPath: path).standardized.path }
 
-    /// The identity of the file at `path` now, without its content hash; throws a `ManifestError` when it
-    /// cannot be examined.
-    public static func current(path: String) throws -> SceneIdentity {
+    /// The identity of the file at `path`, with `partners` the scene's other files, now, without content
+    /// hashes; throws a `ManifestError` when a file cannot be examined.
+    public static func current(path: String, partners: [String] = []) throws -> SceneIdentity {
         var info = stat()
         guard stat(path, &info) == 0 else { throw ManifestError(path: path, problem: "cannot examine the scene: \(errnoText())") }
         return SceneIdentity(path: key(for: path), size: Int64(info.st_size),
-                             modifiedNanoseconds: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec))
+                             modifiedNanoseconds: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec),
+                             partners: partners.isEmpty ? nil : try partners.map { try current(path: $0) })
     }
 
-    /// This identity with the content hash of the whole file (for callers that do not hash while reading).
+    /// This identity with the content hash of each file (for callers that do not hash while reading).
     public func hashed() throws -> SceneIdentity {
         var copy = self
         copy.sha256 = try SHA256.hash(fileAt: path).digest
+        copy.partners = try partners?.map { try $0.hashed() }
         return copy
     }
 
-    /// Same path, size and modification time: by every cheap measure the same file.
+    /// Same paths, sizes and modification times: by every cheap measure the same files.
     public func sameFile(as other: SceneIdentity) -> Bool {
         path == other.path && size == other.size && modifiedNanoseconds == other.modifiedNanoseconds
+            && (partners ?? []).count == (other.partners ?? []).count
+            && zip(partners ?? [], other.partners ?? []).allSatisfy { $0.sameFile(as: $1) }
     }
 }
 

@@ -1,22 +1,56 @@
 import Foundation
+import Synchronization
 
 /// What a batch reports while it runs, in order.
 public enum RunEvent: Sendable {
-    /// The batch's scenes are known: how many, and their tiles in all (for progress and ETA).
-    case planned(scenes: Int, tiles: Int)
-    /// A scene starts (0-based `index` of `planned.scenes`).
-    case sceneStarted(index: Int, scene: SceneInput, tiles: Int)
-    /// More tiles of the running scene are done.
+    /// The batch's scenes are known: how many, how many of them were done before and are skipped, and the
+    /// tiles of those that run (for progress and ETA).
+    case planned(scenes: Int, skipping: Int, tiles: Int)
+    /// A scene done before (its input unchanged, its outputs verified) is not run again.
+    case sceneSkipped(index: Int, scene: SceneInput)
+    /// A scene starts (0-based `index` of `planned.scenes`); with a manifest, `reason` says why it runs
+    /// ("new scene", "interrupted during attempt 1; 3 bands saved", …).
+    case sceneStarted(index: Int, scene: SceneInput, tiles: Int, reason: String?)
+    /// More tiles of the running scene are done (or, for bands saved by an earlier attempt, reused).
     case tilesDone(Int)
     case sceneFinished(SceneResult)
     /// A scene, or an input that names nothing, failed: one line naming the file and the reason.
     case sceneFailed(String)
 }
 
+/// Asks a running batch to stop at the next safe point: between batches of tiles and between scenes.
+/// Set from a signal handler's queue, read by the batch.
+public final class StopRequest: Sendable {
+    private let signalNumber = Atomic<Int32>(0)
+
+    public init() {}
+
+    /// Asks the batch to stop because of `signal`; the first request's signal is kept.
+    public func request(signal: Int32) {
+        _ = signalNumber.compareExchange(expected: 0, desired: signal, ordering: .relaxed)
+    }
+
+    /// The signal that asked the batch to stop, or nil.
+    public var signal: Int32? {
+        let value = signalNumber.load(ordering: .relaxed)
+        return value == 0 ? nil : value
+    }
+
+    public var isRequested: Bool { signal != nil }
+}
+
+/// Thrown by `SceneProcessor.stream` when a `StopRequest` stops a scene part way: its outputs are discarded,
+/// its saved bands stay for the next attempt.
+public struct SceneInterrupted: Error {}
+
 /// Runs every scene of a batch; a scene that fails costs only that scene.
 ///
 /// Scenes stream one after another, and each scene's last step (building its Cloud-Optimized files and
 /// statistics) runs while the next scene's tiles are inferred, so small scenes keep the model busy.
+///
+/// With a `Manifest` the batch checkpoints into its output folder: scenes done before are verified and
+/// skipped, each scene's start, finished bands, and completion or failure are journaled, and a scene cut
+/// short resumes from its saved bands in the next run.
 public struct BatchRunner: Sendable {
     public let plan: ModelPlan
 
@@ -25,15 +59,20 @@ public struct BatchRunner: Sendable {
 
     /// The outcome of a batch.
     public struct Outcome: Sendable {
+        /// The scenes processed in this run.
         public var results: [SceneResult] = []
+        /// Scenes done before and skipped.
+        public var skipped = 0
         /// One line per failed scene or unmatched input, naming the file and the reason.
         public var failures: [String] = []
         /// Every scene and failure in the order they happened: `summary.json` and `report.html`.
         public var summary: BatchSummary
-        /// Where the summary was written, when the batch writes one.
+        /// Where the summary was written, when the batch writes one (not when it was stopped).
         public var summaryPaths: (json: String, html: String)?
-        /// 0 when every scene succeeded, 1 when any failed.
-        public var exitCode: Int32 { failures.isEmpty ? 0 : 1 }
+        /// The signal that stopped the batch early, if one did.
+        public var stoppedBy: Int32?
+        /// 128 + the signal when stopped early, else 0 when every scene succeeded and 1 when any failed.
+        public var exitCode: Int32 { stoppedBy.map { 128 + $0 } ?? (failures.isEmpty ? 0 : 1) }
     }
 
     /// The scenes the settings name (pairs matched for pre-post models), and one line per input that
@@ -50,7 +89,15 @@ public struct BatchRunner: Sendable {
 
     /// Processes the scenes, in order, reporting each step to `events` (on the calling thread), then writes
     /// the batch summary (`summary.json`, `report.html`) into the output folder.
-    public func run(events: (RunEvent) -> Void = { _ in }) throws -> Outcome {
+    ///
+    /// - Parameters:
+    ///   - manifest: the output folder's manifest, open for this run; nil runs every scene without checkpoints.
+    ///   - arguments: the command line to record for `tilerun resume`.
+    ///   - stop: checked between batches of tiles and between scenes; a batch stopped early writes no summary.
+    /// Throws when the output folder cannot be made, the batch's start journaled or its summary written.
+    public func run(manifest: Manifest? = nil, arguments: [String] = [], stop: StopRequest = StopRequest(),
+                    events: (RunEvent) -> Void = { _ in }) throws -> Outcome {
+        let started = Date()
         try FileManager.default.createDirectory(atPath: plan.settings.outputFolder, withIntermediateDirectories: true)
         var outcome = Outcome(summary: BatchSummary(classes: plan.legend, scenes: []))
         var summaries: [SceneSummary] = []
@@ -58,12 +105,19 @@ public struct BatchRunner: Sendable {
             outcome.failures.append(line)
             summaries.append(.failed(scene: scene?.description ?? line.components(separatedBy: ": ").first ?? line, reason: line))
             events(.sceneFailed(line))
+            // A failure that cannot be journaled leaves the scene running there, which the next run redoes all the same.
+            if let scene { try? manifest?.sceneFailed(scene: scene.manifestPath, reason: line) }
         }
         let found = scenes()
         for problem in found.problems { fail(problem) }
         let processor = SceneProcessor(plan: plan)
+        try manifest?.batchStarted(scenes: found.scenes.map(\.manifestPath), arguments: arguments,
+                                   workingDirectory: FileManager.default.currentDirectoryPath)
+        // Done scenes are verified up front, so that progress counts only the tiles that will run.
+        let actions = found.scenes.map { action(for: $0, manifest: manifest, processor: processor) }
         let tiles = found.scenes.map { processor.tileCount($0) ?? 0 }
-        events(.planned(scenes: found.scenes.count, tiles: tiles.reduce(0, +)))
+        let tilesToRun = zip(actions, tiles).filter { !$0.0.skips }.map(\.1).reduce(0, +)
+        events(.planned(scenes: found.scenes.count, skipping: actions.filter(\.skips).count, tiles: tilesToRun))
 
         var finishing: (scene: SceneInput, work: Prefetch<Result<SceneResult, Error>>)?
         func collect() {
@@ -72,19 +126,19 @@ public struct BatchRunner: Sendable {
             switch work.value {
             case .success(let result):
                 outcome.results.append(result)
-                summaries.append(.succeeded(
-                    scene: scene.description, statistics: result.statistics,
-                    outputs: SceneOutputs(classMap: result.classMap, probabilities: result.probabilities,
-                                          statisticsJSON: result.statisticsJSON, statisticsCSV: result.statisticsCSV,
-                                          quicklook: result.quicklook),
-                    tiles: result.tiles, skippedTiles: result.skippedTiles))
+                summaries.append(.succeeded(scene: scene.description, statistics: result.statistics, outputs: result.outputs,
+                                            tiles: result.tiles, skippedTiles: result.skippedTiles))
                 events(.sceneFinished(result))
             case .failure(let error):
                 fail(Self.line(error, scene: scene), scene: scene)
             }
         }
         var outputOwners: [String: SceneInput] = [:]
-        for (index, scene) in found.scenes.enumerated() {
+        scenes: for (index, scene) in found.scenes.enumerated() {
+            if let signal = stop.signal {
+                outcome.stoppedBy = signal
+                break
+            }
             // Outputs are named after the scene, so two folders' a.tif would overwrite each other.
             let classMap = processor.outputPaths(scene).classes
             if let owner = outputOwners[classMap] {
@@ -93,24 +147,113 @@ public struct BatchRunner: Sendable {
                 continue
             }
             outputOwners[classMap] = scene
-            events(.sceneStarted(index: index, scene: scene, tiles: tiles[index]))
-            do {
-                let streamed = try processor.stream(scene) { events(.tilesDone($0)) }
+            switch actions[index] {
+            case .skip(let summary):
                 collect()
-                finishing = (scene, Prefetch { Result { try streamed.complete() } })
-            } catch {
-                collect()
-                fail(Self.line(error, scene: scene), scene: scene)
+                summaries.append(summary)
+                outcome.skipped += 1
+                events(.sceneSkipped(index: index, scene: scene))
+            case .run(let reason, let parts):
+                events(.sceneStarted(index: index, scene: scene, tiles: tiles[index], reason: reason))
+                let began = Date()
+                do {
+                    let input = try manifest.map { manifest in
+                        let input = try SceneIdentity.current(path: scene.manifestPath, partners: scene.partners)
+                        try manifest.sceneStarted(input, rows: try? RasterReader(path: scene.files[0]).info.height)
+                        return input
+                    }
+                    let checkpoints = manifest?.bandCheckpoints(scene: scene.manifestPath, stem: scene.name, parts: parts)
+                    let streamed = try processor.stream(scene, checkpoints: checkpoints, stop: stop) { events(.tilesDone($0)) }
+                    let streamSeconds = Date().timeIntervalSince(began)
+                    collect()
+                    finishing = (scene, Prefetch {
+                        Result {
+                            let result = try streamed.complete()
+                            if let manifest, let input {
+                                try manifest.sceneDone(input: input.hashed(), outputs: result.outputFiles,
+                                                       timings: ["stream": streamSeconds, "total": Date().timeIntervalSince(began)],
+                                                       tiles: result.tiles, skippedTiles: result.skippedTiles)
+                            }
+                            return result
+                        }
+                    })
+                } catch is SceneInterrupted {
+                    // The scene stays running in the journal; the next run resumes it from its saved bands.
+                    outcome.stoppedBy = stop.signal
+                    break scenes
+                } catch {
+                    collect()
+                    fail(Self.line(error, scene: scene), scene: scene)
+                }
             }
         }
         collect()
         outcome.summary = BatchSummary(classes: plan.legend, scenes: summaries)
-        outcome.summaryPaths = try outcome.summary.write(to: plan.settings.outputFolder)
+        // Best effort: the record only feeds `tilerun status` and the metrics; every scene is journaled already.
+        try? manifest?.batchFinished(done: outcome.results.count + outcome.skipped, failed: outcome.failures.count,
+                                     interrupted: outcome.stoppedBy != nil, seconds: Date().timeIntervalSince(started))
+        if outcome.stoppedBy == nil {
+            outcome.summaryPaths = try outcome.summary.write(to: plan.settings.outputFolder)
+        }
         return outcome
+    }
+
+    /// What to do with a scene: skip it, with its summary entry, or run it, saying why and with which bands.
+    private enum SceneAction {
+        case skip(SceneSummary)
+        case run(reason: String?, parts: [ScenePart])
+
+        var skips: Bool {
+            if case .skip = self { return true }
+            return false
+        }
+    }
+
+    /// Without a manifest every scene runs. With one, a scene done before and verified is skipped, its
+    /// summary entry rebuilt from the journal and its statistics file, so the batch summary stays the same.
+    private func action(for scene: SceneInput, manifest: Manifest?, processor: SceneProcessor) -> SceneAction {
+        guard let manifest else { return .run(reason: nil, parts: []) }
+        switch manifest.decide(scene: scene.manifestPath, partners: scene.partners) {
+        case .run(let reason, let parts):
+            return .run(reason: parts.isEmpty ? reason : "\(reason); \(parts.count) band\(parts.count == 1 ? "" : "s") saved", parts: parts)
+        case .skip:
+            let paths = processor.outputPaths(scene)
+            let state = manifest.state.scenes[SceneIdentity.key(for: scene.manifestPath)]
+            guard let tiles = state?.tiles, let skippedTiles = state?.skippedTiles,
+                  let data = FileManager.default.contents(atPath: paths.json),
+                  let statistics = try? JSONDecoder().decode(SceneStatistics.self, from: data) else {
+                return .run(reason: "done before, but its summary cannot be rebuilt", parts: [])
+            }
+            let outputs = SceneOutputs(classMap: paths.classes, probabilities: plan.settings.writeProbabilities ? paths.probabilities : nil,
+                                       statisticsJSON: paths.json, statisticsCSV: paths.csv,
+                                       quicklook: plan.settings.writeQuicklook ? paths.quicklook : nil)
+            return .skip(.succeeded(scene: scene.description, statistics: statistics, outputs: outputs, tiles: tiles,
+                                    skippedTiles: skippedTiles))
+        }
     }
 
     /// One line naming the file and the reason.
     static func line(_ error: Error, scene: SceneInput) -> String {
         error is RasterError || error is ModelError || error is ManifestError ? "\(error)" : "\(scene): \(error)"
+    }
+}
+
+extension SceneInput {
+    /// The file the manifest tracks the scene by: the scene's file, or a pair's pre-event file.
+    var manifestPath: String { files[0] }
+    /// The scene's other files, which the manifest tracks along: a pair's post-event file.
+    var partners: [String] { Array(files.dropFirst()) }
+}
+
+extension SceneResult {
+    /// The files written, as the batch summary lists them.
+    var outputs: SceneOutputs {
+        SceneOutputs(classMap: classMap, probabilities: probabilities, statisticsJSON: statisticsJSON,
+                     statisticsCSV: statisticsCSV, quicklook: quicklook)
+    }
+
+    /// Every file written, for the manifest.
+    var outputFiles: [String] {
+        [classMap] + [probabilities, quicklook].compactMap { $0 } + [statisticsJSON, statisticsCSV]
     }
 }

@@ -68,7 +68,12 @@ public struct SceneProcessor: Sendable {
     /// the number of tiles done after each batch. What is left — building the Cloud-Optimized files and
     /// writing the statistics — is returned, to be completed on any thread (while the next scene streams).
     /// Throws a `RasterError` or `ModelError` naming the file and the reason, leaving no partial outputs.
-    public func stream(_ scene: SceneInput, progress: (Int) -> Void = { _ in }) throws -> StreamedScene {
+    ///
+    /// With `checkpoints`, each finished band is saved, and the bands an earlier attempt saved are written
+    /// from there instead of being inferred again; the outputs are the same bytes either way. When `stop` is
+    /// requested, stops after the batch of tiles in flight and throws `SceneInterrupted`.
+    public func stream(_ scene: SceneInput, checkpoints: BandCheckpoints? = nil, stop: StopRequest? = nil,
+                       progress: (Int) -> Void = { _ in }) throws -> StreamedScene {
         let source = try TileSource(scene: scene, plan: plan)
         let info = source.info
         let grid = TileGrid(width: info.width, height: info.height, tileSize: plan.tileSize, overlap: plan.overlap)
@@ -76,24 +81,47 @@ public struct SceneProcessor: Sendable {
         let values = plan.classValues(channels: classes)
         let outputs = outputPaths(scene)
         let sink = try SceneSink(plan: plan, scene: scene, info: info, values: values, outputs: outputs)
-        let finisher = TileFinisher(plan: plan, grid: grid, sink: sink)
+        let readTile: @Sendable (Int, Int) throws -> TileInput = { row, column in
+            let rows = grid.finishedRows(tileRow: row), done = grid.finishedColumns(tileColumn: column)
+            let finished = RasterWindow(x: done.lowerBound, y: rows.lowerBound, width: done.count, height: rows.count)
+            return try source.read(row: row, column: column, grid: grid, finished: finished)
+        }
+        let saved = min(checkpoints?.saved ?? 0, grid.rows.count)
+        // Inference restarts at the first tile row whose tiles reach the first unsaved band: the blend there
+        // then gets every contribution it got in an uninterrupted run.
+        let firstInferred = saved < grid.rows.count ? grid.firstTileRow(reaching: grid.rows[saved]) : grid.rows.count
+        var skipped = 0
+        do {
+            for k in 0..<saved {
+                let rows = grid.finishedRows(tileRow: k)
+                let band = try SavedBand.decode(checkpoints!.load(k), k: k, scene: scene.files[0], top: rows.lowerBound, rows: rows.count,
+                                                width: info.width, classes: classes, probabilities: plan.settings.writeProbabilities)
+                try sink.write(band.band)
+                if k < firstInferred { skipped += band.skippedTiles }
+            }
+            // The quicklook needs the imagery of the rows not inferred again, in grid order as before.
+            if sink.quicklook != nil {
+                for row in 0..<firstInferred {
+                    for column in grid.columns.indices { sink.preview(try readTile(row, column)) }
+                }
+            }
+        } catch {
+            sink.discard()
+            throw error
+        }
+        if firstInferred > 0 { progress(firstInferred * grid.columns.count) }
+        let finisher = TileFinisher(plan: plan, grid: grid, sink: sink, firstTileRow: firstInferred, savedBands: saved,
+                                    checkpoints: checkpoints)
 
         // Tiles go to the model in batches of neighbouring columns of one tile row, in grid order.
         let batchSize = plan.settings.batch
-        let batches: [(row: Int, columns: Range<Int>)] = grid.rows.indices.flatMap { row in
+        let batches: [(row: Int, columns: Range<Int>)] = grid.rows.indices.dropFirst(firstInferred).flatMap { row in
             stride(from: 0, to: grid.columns.count, by: batchSize).map { (row, $0..<min($0 + batchSize, grid.columns.count)) }
         }
         let readQueue = DispatchQueue(label: "tilerun.read")
         let readBatch: @Sendable (Int) -> Result<[TileInput], Error> = { index in
             let (row, columns) = batches[index]
-            let rows = grid.finishedRows(tileRow: row)
-            return Result {
-                try columns.map { column in
-                    let done = grid.finishedColumns(tileColumn: column)
-                    let finished = RasterWindow(x: done.lowerBound, y: rows.lowerBound, width: done.count, height: rows.count)
-                    return try source.read(row: row, column: column, grid: grid, finished: finished)
-                }
-            }
+            return Result { try columns.map { try readTile(row, $0) } }
         }
         let readAhead = 2
         var reads = (0..<min(readAhead, batches.count)).map { index in Prefetch(on: readQueue) { readBatch(index) } }
@@ -102,32 +130,34 @@ public struct SceneProcessor: Sendable {
         let finishQueue = DispatchQueue(label: "tilerun.finish")
         let finishSlots = DispatchSemaphore(value: 2)
         let failure = FirstError()
-        var skipped = 0
-        for index in batches.indices {
-            let tiles = try reads.removeFirst().value.get()
-            if index + readAhead < batches.count {
-                reads.append(Prefetch(on: readQueue) { readBatch(index + readAhead) })
-            }
-            try failure.check()
-            let inferred = tiles.filter(\.hasData)
-            skipped += tiles.count - inferred.count
-            let logits = inferred.isEmpty ? [] : try infer(inferred.map(\.values))
-            finishSlots.wait()
-            finishQueue.async {
-                defer { finishSlots.signal() }
-                guard !failure.isSet else { return }
-                do {
-                    try finisher.take(tiles, output: logits)
-                } catch {
-                    failure.set(error)
-                }
-            }
-            progress(tiles.count)
-        }
-        finishQueue.sync {}
         do {
+            for index in batches.indices {
+                if stop?.isRequested == true { throw SceneInterrupted() }
+                let tiles = try reads.removeFirst().value.get()
+                if index + readAhead < batches.count {
+                    reads.append(Prefetch(on: readQueue) { readBatch(index + readAhead) })
+                }
+                try failure.check()
+                let inferred = tiles.filter(\.hasData)
+                skipped += tiles.count - inferred.count
+                let logits = inferred.isEmpty ? [] : try infer(inferred.map(\.values))
+                finishSlots.wait()
+                finishQueue.async {
+                    defer { finishSlots.signal() }
+                    guard !failure.isSet else { return }
+                    do {
+                        try finisher.take(tiles, output: logits)
+                    } catch {
+                        failure.set(error)
+                    }
+                }
+                progress(tiles.count)
+            }
+            finishQueue.sync {}
             try failure.check()
         } catch {
+            // Bands already handed over are finished (and saved) before the outputs are given up.
+            finishQueue.sync {}
             sink.discard()
             throw error
         }
@@ -156,23 +186,32 @@ public struct SceneProcessor: Sendable {
     }
 }
 
-/// The blend-and-write stage of one scene: takes inferred batches in grid order.
+/// The blend-and-write stage of one scene: takes inferred batches in grid order, from tile row
+/// `firstTileRow` on, and writes (and saves) the bands from `savedBands` on.
 final class TileFinisher: @unchecked Sendable {
     private let plan: ModelPlan
     private let grid: TileGrid
     private let sink: SceneSink
     private var blender: TileBlender
+    private let savedBands: Int
+    private let checkpoints: BandCheckpoints?
+    /// Tiles of the current tile row left out as all nodata.
+    private var skippedInRow = 0
 
-    init(plan: ModelPlan, grid: TileGrid, sink: SceneSink) {
+    init(plan: ModelPlan, grid: TileGrid, sink: SceneSink, firstTileRow: Int = 0, savedBands: Int = 0,
+         checkpoints: BandCheckpoints? = nil) {
         self.plan = plan
         self.grid = grid
         self.sink = sink
+        self.savedBands = savedBands
+        self.checkpoints = checkpoints
         blender = TileBlender(grid: grid, classes: plan.outputChannels, blending: plan.settings.blending,
-                              probabilities: plan.settings.writeProbabilities)
+                              probabilities: plan.settings.writeProbabilities, firstTileRow: firstTileRow)
     }
 
     /// Blends a batch of tiles (the model's `output` holds those with data, in order) and writes the rows
-    /// each finished tile row completes.
+    /// each finished tile row completes; rows already written from saved bands are only blended, for the
+    /// overlaps they carry into later rows.
     func take(_ tiles: [TileInput], output: [Float]) throws {
         let classes = plan.outputChannels
         let tilePlanes = classes * plan.tileSize * plan.tileSize
@@ -187,10 +226,18 @@ final class TileFinisher: @unchecked Sendable {
                 if tile.hasData {
                     tileOutput = p.baseAddress! + n * tilePlanes
                     n += 1
+                } else {
+                    skippedInRow += 1
                 }
                 blender.add(row: tile.row, column: tile.column, probabilities: tileOutput, valid: tile.valid)
                 sink.preview(tile)
-                if tile.column + 1 == grid.columns.count { try sink.write(blender.band) }
+                guard tile.column + 1 == grid.columns.count else { continue }
+                if tile.row >= savedBands {
+                    let band = blender.band
+                    try sink.write(band)
+                    try checkpoints?.save(tile.row, band.top, band.rows, SavedBand(band: band, skippedTiles: skippedInRow).encoded())
+                }
+                skippedInRow = 0
             }
         }
     }

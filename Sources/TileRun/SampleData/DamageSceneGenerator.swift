@@ -2,7 +2,7 @@ import Foundation
 
 /// Building-damage classes of the xBD data set's joint damage scale, with the colours tilerun's damage
 /// demo gives them.
-public enum DamageClass: UInt8, CaseIterable, Sendable {
+public enum DamageClass: UInt8, SampleLabelClass, Sendable {
     case background = 0, noDamage = 1, minorDamage = 2, majorDamage = 3, destroyed = 4
 
     /// The xBD name.
@@ -24,13 +24,6 @@ public enum DamageClass: UInt8, CaseIterable, Sendable {
         case .majorDamage: return PaletteColor(red: 252, green: 141, blue: 89)
         case .destroyed: return PaletteColor(red: 215, green: 48, blue: 39)
         }
-    }
-
-    /// A 256-entry palette with the class colours at their values, black elsewhere.
-    public static var palette: [PaletteColor] {
-        var p = [PaletteColor](repeating: PaletteColor(red: 0, green: 0, blue: 0), count: 256)
-        for c in allCases { p[Int(c.rawValue)] = c.colour }
-        return p
     }
 }
 

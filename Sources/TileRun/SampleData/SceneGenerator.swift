@@ -1,7 +1,7 @@
 import Foundation
 
 /// Land-cover classes of the synthetic scenes, with ESA WorldCover's codes and official colours.
-public enum LandCoverClass: UInt8, CaseIterable, Sendable {
+public enum LandCoverClass: UInt8, SampleLabelClass, Sendable {
     case tree = 10, grassland = 30, cropland = 40, builtUp = 50, bare = 60, water = 80
 
     public var name: String {
@@ -26,7 +26,15 @@ public enum LandCoverClass: UInt8, CaseIterable, Sendable {
         }
     }
 
-    /// A 256-entry palette with the WorldCover colours at their codes, black elsewhere.
+}
+
+/// The label classes of generated scenes: a one-byte code and its palette colour.
+public protocol SampleLabelClass: CaseIterable, RawRepresentable where RawValue == UInt8 {
+    var colour: PaletteColor { get }
+}
+
+extension SampleLabelClass {
+    /// A 256-entry palette with the class colours at their codes, black elsewhere.
     public static var palette: [PaletteColor] {
         var p = [PaletteColor](repeating: PaletteColor(red: 0, green: 0, blue: 0), count: 256)
         for c in allCases { p[Int(c.rawValue)] = c.colour }

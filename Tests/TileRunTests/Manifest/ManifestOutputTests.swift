@@ -127,8 +127,9 @@ final class ManifestOutputTests: XCTestCase {
         let time = Date(timeIntervalSince1970: 1_700_000_000.1234)
         XCTAssertEqual(RunLog.timestamp(time), "2023-11-14T22:13:20.123Z")
         XCTAssertEqual(RunLog.line(.plain, time: time, level: .info, "scene done", ["seconds": "3.5", "scene": "a.tif"]),
-                       "2023-11-14T22:13:20.123Z info scene done scene=a.tif seconds=3.5\n")
+                       "2023-11-14T22:13:20.123Z info scene done\n", "fields are for the JSON lines")
         XCTAssertEqual(RunLog.line(.terminal, time: time, level: .warning, "two\nlines", [:]), "tilerun: warning: two lines\n")
+        XCTAssertEqual(RunLog.line(.terminal, time: time, level: .error, "b.tif: not a TIFF file", [:]), "tilerun: b.tif: not a TIFF file\n")
         let json = RunLog.line(.json, time: time, level: .error, "a \"quoted\"\nfailure", ["scene": "b.tif"])
         XCTAssertTrue(json.hasSuffix("}\n"))
         XCTAssertEqual(json.filter { $0 == "\n" }.count, 1)
@@ -139,15 +140,22 @@ final class ManifestOutputTests: XCTestCase {
     func testRunLogAppendsToItsFile() throws {
         let path = directory.appendingPathComponent("run.log").path
         try Data("earlier\n".utf8).write(to: URL(fileURLWithPath: path))
-        let log = try RunLog(format: .terminal, standardError: false, file: path, clock: { Date(timeIntervalSince1970: 0) })
+        let log = try RunLog(standardError: nil, file: path, clock: { Date(timeIntervalSince1970: 0) })
         log.info("started", ["scenes": "3"])
         log.error("b.tif: not a TIFF file")
         XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), """
             earlier
-            1970-01-01T00:00:00.000Z info started scenes=3
+            1970-01-01T00:00:00.000Z info started
             1970-01-01T00:00:00.000Z error b.tif: not a TIFF file
 
             """)
-        XCTAssertThrowsError(try RunLog(format: .plain, file: directory.appendingPathComponent("no/such.log").path))
+        // JSON lines in the file, whatever goes to standard error.
+        let jsonPath = directory.appendingPathComponent("run.jsonl").path
+        let jsonLog = try RunLog(standardError: nil, file: jsonPath, fileFormat: .json, clock: { Date(timeIntervalSince1970: 0) })
+        jsonLog.warning("journal: ignored a torn last record at byte 12", ["event": "note"])
+        let object = try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: jsonPath))) as? [String: String]
+        XCTAssertEqual(object, ["time": "1970-01-01T00:00:00.000Z", "level": "warning", "event": "note",
+                                "message": "journal: ignored a torn last record at byte 12"])
+        XCTAssertThrowsError(try RunLog(standardError: .plain, file: directory.appendingPathComponent("no/such.log").path))
     }
 }

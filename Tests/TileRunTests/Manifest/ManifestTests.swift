@@ -76,6 +76,24 @@ final class ManifestTests: XCTestCase {
         manifest.close()
     }
 
+    func testAPairIsTrackedByBothFiles() throws {
+        let pre = try scene("a-pre.tif", "pre"), post = try scene("a-post.tif", "post")
+        let manifest = try Manifest.open(outputFolder: output, fingerprint: try fingerprint())
+        let input = try SceneIdentity.current(path: pre, partners: [post])
+        XCTAssertEqual(input.partners?.map(\.path), [SceneIdentity.key(for: post)])
+        try manifest.sceneStarted(input)
+        try manifest.sceneDone(input: try input.hashed(), outputs: [], timings: [:])
+        XCTAssertEqual(manifest.decide(scene: pre, partners: [post]), .skip)
+        // The post-event file touched: its content says it is the same.
+        var times = [timespec(tv_sec: 1_000_000, tv_nsec: 0), timespec(tv_sec: 1_000_000, tv_nsec: 0)]
+        XCTAssertEqual(utimensat(AT_FDCWD, post, &times, 0), 0)
+        XCTAssertEqual(manifest.decide(scene: pre, partners: [post]), .skip)
+        // Its content changed (same size): the pair runs again.
+        try Data("POST".utf8).write(to: URL(fileURLWithPath: post))
+        XCTAssertEqual(manifest.decide(scene: pre, partners: [post]), .run(reason: "input changed since it was done", parts: []))
+        manifest.close()
+    }
+
     func testAlteredOrMissingOutputMakesTheScenePendingAgain() throws {
         let a = try scene("a.tif"), b = try scene("b.tif"), c = try scene("c.tif")
         let manifest = try Manifest.open(outputFolder: output, fingerprint: try fingerprint())

@@ -2,19 +2,7 @@ import Foundation
 @testable import TileRun
 import XCTest
 
-final class PipelineRunTests: XCTestCase {
-    private var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = try makeTemporaryDirectory()
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
-
-    private func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
-
+final class PipelineRunTests: FolderTestCase {
     private func run(_ settings: RunSettings) throws -> BatchRunner.Outcome {
         try BatchRunner(plan: try ModelPlan(settings: settings)).run()
     }
@@ -213,7 +201,7 @@ final class PipelineRunTests: XCTestCase {
         XCTAssertEqual(lines.count, 2, result.stderr)
         XCTAssertTrue(lines[0].hasPrefix("tilerun: \(broken): "), result.stderr)
         XCTAssertTrue(lines[1].hasPrefix("tilerun: \(oneBand): "), result.stderr)
-        let written = try FileManager.default.contentsOfDirectory(atPath: cliOutput.path).sorted()
+        let written = try FileManager.default.contentsOfDirectory(atPath: cliOutput.path).filter { $0 != ".tilerun" }.sorted()
         XCTAssertEqual(written, ["good-classes.tif", "good-quicklook.png", "good-statistics.csv", "good-statistics.json", "report.html", "summary.json"])
 
         let clean = try TileRunBinary.run(["run", "--model", model, "--input", good, "--output", cliOutput.path])

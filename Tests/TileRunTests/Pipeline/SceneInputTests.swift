@@ -3,19 +3,7 @@ import Foundation
 import XCTest
 
 /// Pre/post pairs, list files, percentile stretch, internal masks, and the progress output.
-final class SceneInputTests: XCTestCase {
-    private var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = try makeTemporaryDirectory()
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
-
-    private func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
-
+final class SceneInputTests: FolderTestCase {
     func testPairsAreMatchedByNameOrListedAndUnmatchedFilesReported() {
         let files = ["/d/a-pre.tif", "/d/a-post.tif", "/d/b_pre_disaster.tif", "/d/b_post_disaster.tif",
                      "/joplin/pre.tif", "/joplin/post.tif", "/d/c-pre.tif", "/d/d-post.tif", "/d/other.tif",
@@ -181,7 +169,7 @@ final class SceneInputTests: XCTestCase {
         let stamped = lines.stderr.split(separator: "\n")
         XCTAssertFalse(stamped.isEmpty)
         for line in stamped {
-            XCTAssertNotNil(line.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ "#, options: .regularExpression), String(line))
+            XCTAssertNotNil(line.range(of: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z "#, options: .regularExpression), String(line))
         }
     }
 }

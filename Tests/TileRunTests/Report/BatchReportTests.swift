@@ -2,19 +2,7 @@ import Foundation
 @testable import TileRun
 import XCTest
 
-final class BatchReportTests: XCTestCase {
-    private var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = try makeTemporaryDirectory()
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
-
-    private func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
-
+final class BatchReportTests: FolderTestCase {
     private let classes = [LegendClass(value: 1, name: "water", color: PaletteColor(red: 0, green: 80, blue: 255)),
                            LegendClass(value: 2, name: "forest", color: PaletteColor(red: 20, green: 160, blue: 40)),
                            LegendClass(value: 3, name: "glacier", color: PaletteColor(red: 240, green: 240, blue: 255))]

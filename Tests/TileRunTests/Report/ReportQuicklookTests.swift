@@ -2,19 +2,7 @@ import Foundation
 @testable import TileRun
 import XCTest
 
-final class ReportQuicklookTests: XCTestCase {
-    private var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = try makeTemporaryDirectory()
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
-
-    private func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
-
+final class ReportQuicklookTests: FolderTestCase {
     private let red = PaletteColor(red: 230, green: 30, blue: 30)
     private let green = PaletteColor(red: 30, green: 200, blue: 60)
     private let blue = PaletteColor(red: 40, green: 60, blue: 220)

@@ -28,3 +28,19 @@ func makeTemporaryDirectory() throws -> URL {
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
 }
+
+/// A test case with a fresh temporary folder for each test, removed afterwards.
+class FolderTestCase: XCTestCase {
+    private(set) var directory: URL!
+
+    override func setUpWithError() throws {
+        directory = try makeTemporaryDirectory()
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// `name` inside the test's folder.
+    func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
+}
