@@ -307,6 +307,30 @@ final class PipelineRunTests: FolderTestCase {
         XCTAssertEqual(total / 1e6, 510_065_621.7, accuracy: 510_065_621.7 * 1e-6)
     }
 
+    /// The Joplin 2011 pre/post pair through a pre-post model: one class map with the pre scene's
+    /// georeferencing, as GDAL reads it.
+    func testTheRealJoplinPairGivesAMapGDALReadsWithThePreScenesGeoreferencing() throws {
+        let folder = (try SharedData.path("scenes/joplin-2011/pre.tif") as NSString).deletingLastPathComponent
+        var settings = try PipelineFixtures.settings(inputs: [folder + "/pre.tif", folder + "/post.tif"],
+                                                     output: directory.appendingPathComponent("pair"), threads: 2, probabilities: false)
+        settings.modelPath = try PipelineFixtures.model(prePost: true)
+        settings.tileSize = 256
+        settings.overlap = 32
+        let outcome = try run(settings)
+        XCTAssertEqual(outcome.failures, [])
+        let result = try XCTUnwrap(outcome.results.first)
+        XCTAssertEqual(result.scene.name, "joplin-2011")
+        let input = try gdalinfo(folder + "/pre.tif")
+        let map = try gdalinfo(result.classMap)
+        let wkt = { (info: [String: Any]) in (info["coordinateSystem"] as? [String: Any])?["wkt"] as? String }
+        XCTAssertEqual(epsg(wkt(map)), "32615")
+        XCTAssertEqual(epsg(wkt(map)), epsg(wkt(input)))
+        XCTAssertEqual(map["geoTransform"] as? [Double], input["geoTransform"] as? [Double])
+        let band = try XCTUnwrap((map["bands"] as? [[String: Any]])?.first)
+        XCTAssertEqual(band["noDataValue"] as? Double, 255)
+        XCTAssertEqual(band["colorInterpretation"] as? String, "Palette")
+    }
+
     private func gdalinfo(_ path: String) throws -> [String: Any] {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/gdalinfo") else { throw XCTSkip("gdalinfo is not installed") }
         let process = Process()
