@@ -217,7 +217,9 @@ final class TileFinisher: @unchecked Sendable {
         let tilePlanes = classes * plan.tileSize * plan.tileSize
         var probabilities = output
         if !plan.outputIsProbabilities {
-            softmax(&probabilities, items: probabilities.count / tilePlanes, channels: classes, plane: plan.tileSize * plan.tileSize)
+            probabilities.withUnsafeMutableBufferPointer {
+                softmaxChannels($0.baseAddress!, items: $0.count / tilePlanes, channels: classes, plane: plan.tileSize * plan.tileSize)
+            }
         }
         try probabilities.withUnsafeBufferPointer { p in
             var n = 0
@@ -367,11 +369,6 @@ final class FirstError: @unchecked Sendable {
     func set(_ error: Error) { lock.withLock { if self.error == nil { self.error = error } } }
 
     func check() throws { if let error = lock.withLock({ error }) { throw error } }
-}
-
-/// Softmax over the channel axis of `items` × `channels` × `plane` values, in place.
-func softmax(_ values: inout [Float], items: Int, channels: Int, plane: Int) {
-    values.withUnsafeMutableBufferPointer { softmaxChannels($0.baseAddress!, items: items, channels: channels, plane: plane) }
 }
 
 /// A value computed on a background thread, waited for when needed.
