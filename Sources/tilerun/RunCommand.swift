@@ -7,7 +7,7 @@ enum RunCommand {
     static let usage = """
         tilerun run [PIPELINE.json] [--input FILE|DIR|GLOB|LIST.txt]... [--model M.onnx] [--output DIR] [--device D]
                     [--threads N] [--probabilities] [--no-quicklook] [--restart] [--progress auto|bar|lines|json|none]
-                    [--log FILE] [--log-format plain|json] [--metrics FILE]
+                    [--log FILE] [--log-format plain|json] [--metrics FILE] [--shard I/N] [--shards N]
           tilerun validate PIPELINE.json
         """
 
@@ -19,7 +19,8 @@ enum RunCommand {
         signal(SIGXFSZ, SIG_IGN)
         let (inputs, rest) = try splitInputs(words)
         let args = try Arguments(rest, flags: ["--probabilities", "--no-quicklook", "--restart"],
-                                 options: ["--model", "--output", "--threads", "--device", "--progress", "--log", "--log-format", "--metrics"])
+                                 options: ["--model", "--output", "--threads", "--device", "--progress", "--log", "--log-format", "--metrics",
+                                           "--shard", "--shards"])
         let display: ProgressDisplay
         do {
             display = try ProgressDisplay(requested: args.options["--progress"] ?? "auto", logFile: args.options["--log"],
@@ -30,6 +31,14 @@ enum RunCommand {
         }
         if let note { display.note(.info, note) }
         guard args.positionals.count <= 1 else { throw UsageError("run takes at most one pipeline file") }
+        let shard: Shard?
+        do {
+            shard = try Shard.resolve(option: args.options["--shard"], count: args.options["--shards"],
+                                      environment: ProcessInfo.processInfo.environment)
+        } catch let error as ShardError {
+            display.note(.error, error.description)
+            return 2
+        }
         var threads: Int?
         if let text = args.options["--threads"] {
             guard let n = Int(text), n > 0 else { throw UsageError("--threads must be a positive integer") }
@@ -59,7 +68,8 @@ enum RunCommand {
         // The lock comes before loading the model, so that a second run on the folder exits at once.
         let manifest: Manifest
         do {
-            manifest = try Manifest.open(outputFolder: settings.outputFolder, fingerprint: fingerprint, restart: args.flags.contains("--restart"))
+            manifest = try Manifest.open(outputFolder: settings.outputFolder, fingerprint: fingerprint, restart: args.flags.contains("--restart"),
+                                         shard: shard)
         } catch let error as FolderLockedError {
             display.note(.error, error.description)
             return FolderLockedError.exitCode
@@ -69,6 +79,7 @@ enum RunCommand {
         }
         defer { manifest.close() }
         for note in manifest.notes { display.note(.warning, note) }
+        if let shard { display.note(.info, "shard \(shard): the scenes whose names hash to \(shard.index) of \(shard.count)") }
 
         // An unusable model is a configuration error: no scene could run.
         let plan: ModelPlan
@@ -81,10 +92,12 @@ enum RunCommand {
         let stop = StopRequest()
         let signals = StopOnSignals(stop: stop, display: display)
         defer { signals.cancel() }
-        // Recorded for `tilerun resume`, which must not discard the manifest again.
-        let recorded = ["run"] + words.filter { $0 != "--restart" }
-        let outcome = try BatchRunner(plan: plan).run(manifest: manifest, arguments: recorded, stop: stop, events: display.handle)
+        let outcome = try BatchRunner(plan: plan).run(manifest: manifest, arguments: recordedArguments(words), stop: stop,
+                                                      warnings: { display.note(.warning, $0) }, events: display.handle)
         display.end(exitCode: outcome.exitCode)
+        if shard != nil, outcome.stoppedBy == nil, outcome.notDone > 0 {
+            display.note(.info, "\(outcome.notDone) scene\(outcome.notDone == 1 ? " is" : "s are") not done yet (other shards' or failed): summary.json and report.html are left to the run that finishes the batch")
+        }
         if let path = args.options["--metrics"] {
             do {
                 try metrics(manifest, exitCode: outcome.exitCode).write(to: path)
@@ -94,6 +107,23 @@ enum RunCommand {
         }
         print(report(outcome, folder: settings.outputFolder))
         return outcome.exitCode
+    }
+
+    /// The command line `tilerun resume` repeats: without `--restart`, which must not discard the manifest
+    /// again, and without the shard, so that a resume picks up whatever every shard left.
+    private static func recordedArguments(_ words: [String]) -> [String] {
+        var kept: [String] = []
+        var i = 0
+        while i < words.count {
+            let word = words[i]
+            i += 1
+            if word == "--shard" || word == "--shards" {
+                i += 1
+            } else if word != "--restart", !word.hasPrefix("--shard=") && !word.hasPrefix("--shards=") {
+                kept.append(word)
+            }
+        }
+        return ["run"] + kept
     }
 
     /// The `--input` values (the option may be given several times, which Arguments does not allow) and

@@ -5,13 +5,16 @@ import Glibc
 #endif
 
 /// Writes whole files so that a reader, a crash or a full disk never leaves a partial file under the
-/// final name: the bytes go to `.NAME.tmp-PID-N` in the same folder, are synced, renamed into place, and
+/// final name: the bytes go to `.NAME.tmp-PID-N-R` in the same folder, are synced, renamed into place, and
 /// the folder is synced so the rename itself survives a power cut. A temporary name that outlives its
 /// process is a stray; `removeStrayTemporaryFiles` finds it by that pattern (RasterWriter's
 /// `.NAME.tmp-PID-N.levelK` scratch files follow it too).
 public enum AtomicFile {
     /// Distinguishes temporary files of one process writing the same name from two threads.
     private static let sequence = Atomic<Int>(0)
+    /// Distinguishes processes with the same pid on different machines (shards in containers are often
+    /// pid 1) writing the same file into a shared output folder, such as the batch summary.
+    private static let processToken = String(UInt32.random(in: 0 ... .max), radix: 16)
 
     /// Writes `data` to `path`, replacing any file there; throws a `ManifestError` naming `path`, leaving
     /// the old file (if any) in place and no temporary file behind.
@@ -35,11 +38,11 @@ public enum AtomicFile {
         try syncFolder(containing: path)
     }
 
-    /// A fresh temporary name beside `path`: `.NAME.tmp-PID-N`.
+    /// A fresh temporary name beside `path`: `.NAME.tmp-PID-N-R`, R random per process.
     public static func temporaryPath(for path: String) -> String {
         let url = URL(fileURLWithPath: path)
         let n = sequence.add(1, ordering: .relaxed).newValue
-        return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(n)").path
+        return url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(n)-\(processToken)").path
     }
 
     /// Whether `name` (a file name, not a path) is a temporary name as `temporaryPath` or RasterWriter make them.

@@ -21,9 +21,11 @@ public struct BandCheckpoints: Sendable {
 
 extension Manifest {
     /// Checkpoints for the scene at `path` whose outputs are named `stem`, reusing `parts` (the verified
-    /// parts `decide` returned) and saving new bands as parts of the running attempt.
-    public func bandCheckpoints(scene path: String, stem: String, parts: [ScenePart]) -> BandCheckpoints {
-        BandCheckpoints(
+    /// parts `decide` returned, which may come from another shard's journal: they are recorded in this
+    /// run's first) and saving new bands as parts of the running attempt. Call it after `sceneStarted`.
+    public func bandCheckpoints(scene path: String, stem: String, parts: [ScenePart]) throws -> BandCheckpoints {
+        try adopt(parts, scene: path)
+        return BandCheckpoints(
             saved: parts.count,
             load: { [self] k in try loadPart(parts[k]) },
             save: { [self] k, top, rows, data in

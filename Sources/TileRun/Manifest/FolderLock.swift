@@ -8,8 +8,13 @@ public struct FolderLockedError: Error, CustomStringConvertible, Equatable {
     public let folder: String
     /// Who holds the lock, when the holder wrote it down.
     public let holder: FolderLock.Holder?
+    /// Whether shards of a batch hold it (shared), rather than one run.
+    public var byShards = false
 
     public var description: String {
+        if byShards {
+            return "\(folder): shards of a batch are writing into this output folder (see tilerun status); this run changes nothing and exits"
+        }
         let who = holder.map { " (pid \($0.pid) on \($0.host), started \($0.started))" } ?? ""
         return "\(folder): another tilerun run is writing into this output folder\(who); this run changes nothing and exits"
     }
@@ -39,16 +44,22 @@ public final class FolderLock {
 
     /// Takes the lock at `path` (created when missing) without waiting; throws `FolderLockedError` naming
     /// `folder` when another open file holds it, or a `ManifestError` when the file cannot be opened.
-    public static func acquire(path: String, folder: String) throws -> FolderLock {
+    /// `shared` takes it alongside other shared holders (the shards of a batch), excluding only an
+    /// exclusive holder; a shared holder leaves the file's holder record alone.
+    public static func acquire(path: String, folder: String, shared: Bool = false) throws -> FolderLock {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw ManifestError(path: path, problem: "cannot open the lock file: \(errnoText())") }
-        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+        guard flock(fd, (shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0 else {
             let busy = errno == EWOULDBLOCK
             let problem = errnoText()
+            // Only shared holders: the holder record is an earlier exclusive run's, and would mislead.
+            let byShards = busy && !shared && flock(fd, LOCK_SH | LOCK_NB) == 0
             close(fd)
+            if byShards { throw FolderLockedError(folder: folder, holder: nil, byShards: true) }
             if busy { throw FolderLockedError(folder: folder, holder: readHolder(path)) }
             throw ManifestError(path: path, problem: "cannot lock: \(problem)")
         }
+        if shared { return FolderLock(path: path, fd: fd) }
         let holder = Holder(pid: getpid(), host: ProcessInfo.processInfo.hostName, started: RunLog.timestamp(Date()))
         // Best effort: the lock works without it, only the second run's message is poorer.
         if let data = try? JSONEncoder().encode(holder), ftruncate(fd, 0) == 0 {
@@ -63,9 +74,9 @@ public final class FolderLock {
         case held(by: Holder?)
     }
 
-    /// The state of the lock at `path` (free when the file is missing). Takes a shared lock for a moment
-    /// to find out, so a run starting at that instant could be refused; call it only where that is
-    /// harmless (`tilerun status`).
+    /// The state of the lock at `path` (free when the file is missing or only shared holders have it).
+    /// Takes a shared lock for a moment to find out, so a run starting at that instant could be refused;
+    /// call it only where that is harmless (`tilerun status`).
     public static func state(path: String) -> State {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return .free }

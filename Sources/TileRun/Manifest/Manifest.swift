@@ -12,6 +12,9 @@ public enum SceneDecision: Equatable, Sendable {
 /// The checkpoint manifest of one output folder, open for a run: holds the folder's lock, replays the
 /// journal, and appends a synced record at each checkpoint. Safe to call from several threads.
 ///
+/// A run writes only its own journal (a shard's, or the unsharded one) but decides from every journal in
+/// the folder, so a scene done by any shard or run is skipped and one they left is picked up.
+///
 /// A run calls, in order: `open`, `batchStarted`, then per scene `decide` and, when it runs the scene,
 /// `sceneStarted`, any number of `savePart`, and `sceneDone` or `sceneFailed`; finally `batchFinished`
 /// and `close`. Outputs must be in place and synced before `sceneDone`; `AtomicFile` and `RasterWriter`
@@ -22,29 +25,48 @@ public final class Manifest: @unchecked Sendable {
     /// What opening found and did, one line each: torn or damaged records, stray files removed.
     public let notes: [String]
 
-    private let folderLock: FolderLock
+    private let locks: [FolderLock]
     private let writer: JournalWriter
     private let mutex = NSLock()
+    /// This run's journal, its records so far included.
     private var current: ManifestState
+    /// The folder's other journals (other shards, or the unsharded run's) as they were at `open`.
+    private let others: ManifestState
 
-    private init(layout: ManifestLayout, fingerprint: RunFingerprint, notes: [String], folderLock: FolderLock,
-                 writer: JournalWriter, state: ManifestState) {
+    private init(layout: ManifestLayout, fingerprint: RunFingerprint, notes: [String], locks: [FolderLock],
+                 writer: JournalWriter, state: ManifestState, others: ManifestState) {
         self.layout = layout
         self.fingerprint = fingerprint
         self.notes = notes
-        self.folderLock = folderLock
+        self.locks = locks
         self.writer = writer
         current = state
+        self.others = others
     }
 
-    /// The state so far, this run's records included.
-    public var state: ManifestState { mutex.withLock { current } }
+    /// The folder's state: every journal merged, this run's records so far included.
+    public var state: ManifestState { mutex.withLock { ManifestState.merged([others, current]) } }
+
+    /// The scene at `path` (or key) as the folder's journals tell it, this run's records included.
+    public func scene(_ path: String) -> SceneState? {
+        let key = SceneIdentity.key(for: path)
+        return mutex.withLock { sceneLocked(key) }
+    }
+
+    /// `scene` for a key; the caller holds `mutex`.
+    private func sceneLocked(_ key: String) -> SceneState? {
+        ManifestState.preferred(others.scenes[key], current.scenes[key])
+    }
 
     /// Opens the manifest of `outputFolder` for a run, creating the folder and the journal as needed.
+    /// A shard locks its own lock file and shares the folder's with the other shards, so shards run side by
+    /// side while an unsharded run excludes them all (and they it).
     /// Throws `FolderLockedError` when another run holds the folder (or this shard), at once;
-    /// `FingerprintMismatchError` when the journal was made with another model, pipeline or tilerun;
-    /// a `ManifestError` for anything unreadable or unwritable. `restart` discards the journal and
-    /// parts first (outputs stay until they are rewritten). Unsharded runs also delete the stray
+    /// `FingerprintMismatchError` when the journal (for an unsharded run, any journal of the folder) was
+    /// made with another model, pipeline or tilerun; a shard leaves other shards' journals of another
+    /// configuration out of its decisions instead, since they may be restarting this moment. A
+    /// `ManifestError` for anything unreadable or unwritable. `restart` discards the journal and parts
+    /// first (a shard's own, or for an unsharded run all of them; outputs stay until they are rewritten). Unsharded runs also delete the stray
     /// temporary files and unreferenced parts an interrupted run left; a shard cannot tell those from
     /// another shard's work in progress.
     public static func open(outputFolder: String, fingerprint: RunFingerprint, restart: Bool = false,
@@ -52,7 +74,10 @@ public final class Manifest: @unchecked Sendable {
         let layout = ManifestLayout(outputFolder: outputFolder, shard: shard)
         try createFolder(outputFolder)
         try createFolder(layout.folder)
-        let lock = try FolderLock.acquire(path: layout.lock, folder: outputFolder)
+        var locks = [try FolderLock.acquire(path: layout.lock, folder: outputFolder)]
+        if shard != nil {
+            locks.append(try FolderLock.acquire(path: ManifestLayout(outputFolder: outputFolder).lock, folder: outputFolder, shared: true))
+        }
         if restart { try discard(layout) }
 
         var contents = try JournalContents.read(path: layout.journal)
@@ -74,21 +99,41 @@ public final class Manifest: @unchecked Sendable {
         }
         let state = ManifestState(records: contents.records)
         var notes = contents.notes
-        if shard == nil { notes += removeLeftovers(layout, state: state) }
-        return Manifest(layout: layout, fingerprint: fingerprint, notes: notes, folderLock: lock, writer: writer, state: state)
+        var others: [ManifestState] = []
+        for journal in layout.allJournals() where journal != layout.journal {
+            // Another journal's torn tail is its own run's to repair; it is reported there and by status.
+            let other = try JournalContents.read(path: journal)
+            if case .header(let header)? = other.records.first, case let changes = fingerprint.changes(from: header.fingerprint),
+               !changes.isEmpty {
+                // A shard cannot tell a stale shard journal from one whose shard is restarting right now.
+                if shard != nil { continue }
+                throw FingerprintMismatchError(folder: outputFolder, changes: changes)
+            }
+            others.append(ManifestState(records: other.records))
+        }
+        if shard == nil { notes += removeLeftovers(layout, journals: [state] + others) }
+        return Manifest(layout: layout, fingerprint: fingerprint, notes: notes, locks: locks, writer: writer, state: state,
+                        others: ManifestState.merged(others))
     }
 
     /// Every journal of `outputFolder` (all shards) replayed and merged, without locking: for
     /// `tilerun status` and `tilerun resume`. A folder without a manifest reads as an empty state.
     public static func read(outputFolder: String) throws -> (state: ManifestState, notes: [String]) {
-        var states: [ManifestState] = []
+        let (journals, notes) = try readJournals(outputFolder: outputFolder)
+        return (ManifestState.merged(journals.map(\.state)), notes)
+    }
+
+    /// Each journal of `outputFolder` replayed on its own, unsharded first then by shard name, without
+    /// locking, with the notes about torn or damaged records.
+    public static func readJournals(outputFolder: String) throws -> (journals: [(shard: Shard?, state: ManifestState)], notes: [String]) {
+        var journals: [(shard: Shard?, state: ManifestState)] = []
         var notes: [String] = []
         for journal in ManifestLayout(outputFolder: outputFolder).allJournals() {
             let contents = try JournalContents.read(path: journal)
-            states.append(ManifestState(records: contents.records))
+            journals.append((ManifestLayout.shard(ofFile: (journal as NSString).lastPathComponent), ManifestState(records: contents.records)))
             notes += contents.notes
         }
-        return (ManifestState.merged(states), notes)
+        return (journals, notes)
     }
 
     // MARK: Decisions
@@ -97,7 +142,7 @@ public final class Manifest: @unchecked Sendable {
     /// and the files as they are now: a done scene is skipped only when its input is the same files (or,
     /// touched, the same content) and every output is present with the recorded size and SHA-256.
     public func decide(scene path: String, partners: [String] = []) -> SceneDecision {
-        guard let scene = state.scenes[SceneIdentity.key(for: path)] else { return .run(reason: "new scene", parts: []) }
+        guard let scene = scene(path) else { return .run(reason: "new scene", parts: []) }
         guard let now = try? SceneIdentity.current(path: path, partners: partners) else {
             return .run(reason: "input cannot be examined", parts: [])
         }
@@ -177,7 +222,7 @@ public final class Manifest: @unchecked Sendable {
             }
             return try OutputFile(hashing: absolute, name: String(absolute.dropFirst(folder.count)))
         }
-        let parts = state.scenes[input.path]?.parts ?? []
+        let parts = scene(input.path)?.parts ?? []
         try append(.sceneDone(SceneDone(input: input, outputs: files, timings: timings, tiles: tiles, skippedTiles: skippedTiles,
                                         at: Manifest.now())))
         // Only now are the parts unneeded; one left behind by a crash here is removed by the next run.
@@ -199,7 +244,7 @@ public final class Manifest: @unchecked Sendable {
     }
 
     /// Releases the folder's lock; later checkpoints still append, but another run may then start.
-    public func close() { folderLock.release() }
+    public func close() { locks.forEach { $0.release() } }
 
     // MARK: Internals
 
@@ -214,8 +259,22 @@ public final class Manifest: @unchecked Sendable {
     }
 
     private func nextAttempt(_ key: String) -> Int {
-        guard let scene = current.scenes[key], scene.status != .done else { return 1 }
+        guard let scene = sceneLocked(key), scene.status != .done else { return 1 }
         return scene.attempts + 1
+    }
+
+    /// Records in this run's journal the parts of `scene` another journal saved, that this attempt goes on
+    /// from, so that its later parts follow them here and a crash resumes from all of them.
+    func adopt(_ parts: [ScenePart], scene path: String) throws {
+        try mutex.withLock {
+            let key = SceneIdentity.key(for: path)
+            let own = current.scenes[key]?.parts ?? []
+            for part in parts where !own.contains(where: { $0.index == part.index && $0.file == part.file }) {
+                var adopted = part
+                adopted.at = Manifest.now()
+                try appendLocked(.partDone(adopted))
+            }
+        }
     }
 
     /// The scene's parts whose input is still the same file, as far as they verify.
@@ -250,23 +309,55 @@ public final class Manifest: @unchecked Sendable {
         try AtomicFile.syncFolder(containing: path)
     }
 
-    /// Deletes this run's journal and every part file.
+    /// Deletes the manifest: for an unsharded run every journal and part file; for a shard its own
+    /// journal and the parts it refers to, since the other shards may be at work.
     private static func discard(_ layout: ManifestLayout) throws {
-        guard unlink(layout.journal) == 0 || errno == ENOENT else {
-            throw ManifestError(path: layout.journal, problem: "cannot delete the journal: \(errnoText())")
+        if layout.shard != nil {
+            let records = (try? JournalContents.read(path: layout.journal).records) ?? []
+            for part in ManifestState(records: records).scenes.values.flatMap(\.parts) { unlink(layout.path(part.file.name)) }
+        } else {
+            try? FileManager.default.removeItem(atPath: layout.partsFolder)
         }
-        try? FileManager.default.removeItem(atPath: layout.partsFolder)
+        for journal in layout.shard == nil ? layout.allJournals() : [layout.journal] {
+            guard unlink(journal) == 0 || errno == ENOENT else {
+                throw ManifestError(path: journal, problem: "cannot delete the journal: \(errnoText())")
+            }
+        }
         try AtomicFile.syncFolder(containing: layout.journal)
     }
 
-    /// Removes temporary files in the output and parts folders and part files no scene refers to.
-    private static func removeLeftovers(_ layout: ManifestLayout, state: ManifestState) -> [String] {
+    /// For a shard: deletes the temporary files an interrupted run of this shard left for `outputs` (paths
+    /// in the output folder) and for the parts of the scenes named `stems`, and returns one note per file.
+    /// Only this shard writes those (its lock says no other run of it is at work), so they are strays.
+    public func removeLeftovers(outputs: [String], stems: [String]) -> [String] {
+        /// Deletes the temporary files in `folder` whose target (the name before `.tmp-`) `isOurs`.
+        func remove(in folder: String, _ isOurs: (String) -> Bool) -> [String] {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+            return names.filter { name in
+                guard AtomicFile.isTemporaryName(name), let marker = name.range(of: ".tmp-", options: .backwards) else { return false }
+                return isOurs(String(name[name.index(after: name.startIndex)..<marker.lowerBound]))
+            }.sorted().compactMap { name in
+                let path = (folder as NSString).appendingPathComponent(name)
+                return unlink(path) == 0 ? path : nil
+            }
+        }
+        let outputNames = Set(outputs.map { ($0 as NSString).lastPathComponent })
+        let stemSet = Set(stems)
+        let removed = remove(in: layout.outputFolder) { outputNames.contains($0) }
+            + remove(in: layout.partsFolder) { target in
+                // `STEM.part-K`
+                guard let marker = target.range(of: ".part-", options: .backwards) else { return false }
+                return stemSet.contains(String(target[..<marker.lowerBound])) && Int(target[marker.upperBound...]) != nil
+            }
+        return removed.map { "removed \($0), left by an interrupted run" }
+    }
+
+    /// Removes temporary files in the output and parts folders and part files no scene of any journal
+    /// refers to (a shard's interrupted scene may still resume from its own).
+    private static func removeLeftovers(_ layout: ManifestLayout, journals: [ManifestState]) -> [String] {
         var removed = AtomicFile.removeStrayTemporaryFiles(in: layout.outputFolder)
         removed += AtomicFile.removeStrayTemporaryFiles(in: layout.partsFolder)
-        // Parts of every journal count: a shard's interrupted scene may still resume from its own.
-        let journals = layout.allJournals().compactMap { try? JournalContents.read(path: $0).records }
-        let referenced = Set(([state] + journals.map(ManifestState.init(records:)))
-            .flatMap { $0.scenes.values.flatMap(\.parts) }.map { layout.path($0.file.name) })
+        let referenced = Set(journals.flatMap { $0.scenes.values.flatMap(\.parts) }.map { layout.path($0.file.name) })
         let parts = (try? FileManager.default.contentsOfDirectory(atPath: layout.partsFolder)) ?? []
         for name in parts.sorted() {
             let path = (layout.partsFolder as NSString).appendingPathComponent(name)

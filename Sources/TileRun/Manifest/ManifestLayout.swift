@@ -1,23 +1,5 @@
 import Foundation
 
-/// One shard of a batch split across machines (`--shard I/N`, issue 9); each has its own journal and lock.
-public struct Shard: Hashable, Sendable, CustomStringConvertible {
-    /// 0-based.
-    public let index: Int
-    public let count: Int
-
-    public init?(index: Int, count: Int) {
-        guard count > 0, (0..<count).contains(index) else { return nil }
-        self.index = index
-        self.count = count
-    }
-
-    /// `I/N`.
-    public var description: String { "\(index)/\(count)" }
-    /// The file name suffix, `-shard-I-of-N`.
-    var suffix: String { "-shard-\(index)-of-\(count)" }
-}
-
 /// Where the manifest lives in an output folder:
 ///
 ///     OUT/.tilerun/lock                      held while a run writes into OUT (flock)
@@ -54,6 +36,15 @@ public struct ManifestLayout: Sendable {
 
     /// `relative` (as recorded in the journal) resolved against the output folder.
     public func path(_ relative: String) -> String { (outputFolder as NSString).appendingPathComponent(relative) }
+
+    /// The shard whose journal (or lock) has the file name `name`, e.g. `journal-shard-2-of-4`; nil for
+    /// the unsharded journal and for names of anything else.
+    public static func shard(ofFile name: String) -> Shard? {
+        guard let range = name.range(of: "-shard-") else { return nil }
+        let numbers = name[range.upperBound...].components(separatedBy: "-of-")
+        guard numbers.count == 2, let index = Int(numbers[0]), let count = Int(numbers[1]) else { return nil }
+        return Shard(index: index, count: count)
+    }
 
     /// Every journal in the folder, unsharded and sharded, sorted by name.
     public func allJournals() -> [String] {

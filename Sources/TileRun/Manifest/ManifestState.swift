@@ -109,21 +109,28 @@ public struct ManifestState: Equatable, Sendable {
         }
     }
 
-    /// The states of several journals (one per shard) as one: per scene a done state wins, then failed or
-    /// running, then pending, and among equals the most recently updated; the latest batch records win.
+    /// The states of several journals (one per shard) as one: per scene the latest record wins (a scene
+    /// done, then redone and failed, is failed), pending only where no journal has more, done on a tie;
+    /// the latest batch records win. Records of different machines compare by their clocks, which is
+    /// enough: the same scene is recorded by two runs seconds apart at the least.
     public static func merged(_ states: [ManifestState]) -> ManifestState {
         var merged = ManifestState()
         merged.header = states.lazy.compactMap(\.header).first
         for state in states {
             for (key, scene) in state.scenes {
-                guard let existing = merged.scenes[key] else { merged.scenes[key] = scene; continue }
-                let rank = { (s: SceneState) in (s.status == .done ? 2 : s.status == .pending ? 0 : 1, s.updated) }
-                if rank(scene) > rank(existing) { merged.scenes[key] = scene }
+                merged.scenes[key] = preferred(merged.scenes[key], scene)
             }
             if let batch = state.lastBatch, batch.at > merged.lastBatch?.at ?? -.infinity { merged.lastBatch = batch }
             if let finished = state.lastFinished, finished.at > merged.lastFinished?.at ?? -.infinity { merged.lastFinished = finished }
             if let success = state.lastSuccess, success.at > merged.lastSuccess?.at ?? -.infinity { merged.lastSuccess = success }
         }
         return merged
+    }
+
+    /// Of two journals' states of one scene, the one that tells where it stands (see `merged`).
+    static func preferred(_ a: SceneState?, _ b: SceneState?) -> SceneState? {
+        guard let a, let b else { return a ?? b }
+        let rank = { (s: SceneState) in (s.status == .pending ? 0 : 1, s.updated, s.status == .done ? 1 : 0) }
+        return rank(b) > rank(a) ? b : a
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// A summary of an output folder's manifest for `tilerun status DIR [--json]`: counts per state, failed
-/// scenes with reasons, running scenes with their progress through parts.
+/// scenes with reasons, running scenes with their progress through parts, and each shard's progress.
 public struct ManifestStatus: Codable, Equatable, Sendable {
     public struct Counts: Codable, Equatable, Sendable {
         /// Scenes the latest batch listed that have no record yet.
@@ -14,6 +14,18 @@ public struct ManifestStatus: Codable, Equatable, Sendable {
         private enum CodingKeys: String, CodingKey { case pending, running, done, failed, total }
 
         public init() {}
+
+        /// The counts of `scenes`.
+        init<S: Sequence>(_ scenes: S) where S.Element == SceneState {
+            for scene in scenes {
+                switch scene.status {
+                case .pending: pending += 1
+                case .running: running += 1
+                case .done: done += 1
+                case .failed: failed += 1
+                }
+            }
+        }
 
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -48,6 +60,15 @@ public struct ManifestStatus: Codable, Equatable, Sendable {
         public var rows: Int?
     }
 
+    /// One shard's scenes (those its journal lists) and where they stand now, by every journal.
+    public struct ShardProgress: Codable, Equatable, Sendable {
+        /// `I/N`.
+        public var shard: String
+        public var counts: Counts
+        /// Whether the shard's run holds its lock now.
+        public var runInProgress: Bool
+    }
+
     public var outputFolder: String
     /// Whether a run holds the folder's lock now; when none does, running scenes were interrupted.
     public var runInProgress: Bool
@@ -60,6 +81,8 @@ public struct ManifestStatus: Codable, Equatable, Sendable {
     public var lastSuccess: String?
     /// Torn or damaged journal records found while reading.
     public var notes: [String]
+    /// Per shard, when shards have worked in the folder; sorted by shard.
+    public var shards: [ShardProgress] = []
 
     /// The summary of `state`.
     public init(outputFolder: String, state: ManifestState, lock: FolderLock.State, notes: [String] = []) {
@@ -70,34 +93,41 @@ public struct ManifestStatus: Codable, Equatable, Sendable {
         } else {
             runInProgress = false
         }
-        var counts = Counts()
         var failed: [FailedScene] = []
         var running: [RunningScene] = []
         for scene in state.scenes.values {
             switch scene.status {
-            case .pending: counts.pending += 1
-            case .done: counts.done += 1
+            case .pending, .done: break
             case .running:
-                counts.running += 1
                 running.append(RunningScene(scene: scene.scene, attempt: scene.attempts, parts: scene.parts.count,
                                             rowsDone: scene.rowsInParts, rows: scene.rows))
             case .failed(let reason):
-                counts.failed += 1
                 failed.append(FailedScene(scene: scene.scene, reason: reason, attempts: scene.attempts))
             }
         }
-        self.counts = counts
+        counts = Counts(state.scenes.values)
         self.failed = failed.sorted { $0.scene < $1.scene }
         self.running = running.sorted { $0.scene < $1.scene }
         lastSuccess = state.lastSuccess.map { RunLog.timestamp(Date(timeIntervalSince1970: $0.at)) }
         self.notes = notes
     }
 
-    /// The status of the folder as it is now: every journal merged, and whether a run holds the lock.
+    /// The status of the folder as it is now: every journal merged, each shard's scenes counted, and
+    /// whether a run (or a shard's) holds a lock.
     public static func read(outputFolder: String) throws -> ManifestStatus {
-        let (state, notes) = try Manifest.read(outputFolder: outputFolder)
-        return ManifestStatus(outputFolder: outputFolder, state: state,
-                              lock: FolderLock.state(path: ManifestLayout(outputFolder: outputFolder).lock), notes: notes)
+        let (journals, notes) = try Manifest.readJournals(outputFolder: outputFolder)
+        let state = ManifestState.merged(journals.map(\.state))
+        var shards: [(shard: Shard, progress: ShardProgress)] = []
+        var lock = FolderLock.state(path: ManifestLayout(outputFolder: outputFolder).lock)
+        for case let (shard?, journal) in journals {
+            let shardLock = FolderLock.state(path: ManifestLayout(outputFolder: outputFolder, shard: shard).lock)
+            if lock == .free { lock = shardLock }
+            shards.append((shard, ShardProgress(shard: shard.description, counts: Counts(journal.scenes.keys.compactMap { state.scenes[$0] }),
+                                                runInProgress: shardLock != .free)))
+        }
+        var status = ManifestStatus(outputFolder: outputFolder, state: state, lock: lock, notes: notes)
+        status.shards = shards.sorted { ($0.shard.count, $0.shard.index) < ($1.shard.count, $1.shard.index) }.map(\.progress)
+        return status
     }
 
     /// Pretty-printed JSON with sorted keys.
@@ -114,6 +144,10 @@ public struct ManifestStatus: Codable, Equatable, Sendable {
             lines.append("a run is in progress: pid \(holder.pid) on \(holder.host), started \(holder.started)")
         } else if runInProgress {
             lines.append("a run is in progress")
+        }
+        for shard in shards {
+            let c = shard.counts
+            lines.append("shard \(shard.shard): \(c.done)/\(c.total) done, \(c.failed) failed, \(c.running) running, \(c.pending) pending\(shard.runInProgress ? " (running)" : "")")
         }
         for scene in running {
             let rows = scene.rows.map { "\(scene.rowsDone)/\($0) rows" } ?? "\(scene.rowsDone) rows"

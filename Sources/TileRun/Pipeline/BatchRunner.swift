@@ -50,7 +50,8 @@ public struct SceneInterrupted: Error {}
 ///
 /// With a `Manifest` the batch checkpoints into its output folder: scenes done before are verified and
 /// skipped, each scene's start, finished bands, and completion or failure are journaled, and a scene cut
-/// short resumes from its saved bands in the next run.
+/// short resumes from its saved bands in the next run. A manifest opened for a shard runs only the
+/// shard's scenes; the batch summary then comes from whichever shard finds the whole batch done.
 public struct BatchRunner: Sendable {
     public let plan: ModelPlan
 
@@ -69,6 +70,9 @@ public struct BatchRunner: Sendable {
         public var summary: BatchSummary
         /// Where the summary was written, when the batch writes one (not when it was stopped).
         public var summaryPaths: (json: String, html: String)?
+        /// For a shard: the batch's scenes not done (by any shard) when it finished; when there are any, it
+        /// left the batch summary to the run that finishes the batch.
+        public var notDone = 0
         /// The signal that stopped the batch early, if one did.
         public var stoppedBy: Int32?
         /// 128 + the signal when stopped early, else 0 when every scene succeeded and 1 when any failed.
@@ -87,16 +91,18 @@ public struct BatchRunner: Sendable {
         return (paired.scenes, discovered.problems + paired.problems)
     }
 
-    /// Processes the scenes, in order, reporting each step to `events` (on the calling thread), then writes
-    /// the batch summary (`summary.json`, `report.html`) into the output folder.
+    /// Processes the scenes (a shard's share of them, when `manifest` is a shard's), in order, reporting
+    /// each step to `events` (on the calling thread), then writes the batch summary (`summary.json`,
+    /// `report.html`) into the output folder; a shard writes it only when every scene of the batch is done.
     ///
     /// - Parameters:
     ///   - manifest: the output folder's manifest, open for this run; nil runs every scene without checkpoints.
     ///   - arguments: the command line to record for `tilerun resume`.
     ///   - stop: checked between batches of tiles and between scenes; a batch stopped early writes no summary.
+    ///   - warnings: lines about what a shard found and did before its scenes (leftovers removed).
     /// Throws when the output folder cannot be made, the batch's start journaled or its summary written.
     public func run(manifest: Manifest? = nil, arguments: [String] = [], stop: StopRequest = StopRequest(),
-                    events: (RunEvent) -> Void = { _ in }) throws -> Outcome {
+                    warnings: (String) -> Void = { _ in }, events: (RunEvent) -> Void = { _ in }) throws -> Outcome {
         let started = Date()
         try FileManager.default.createDirectory(atPath: plan.settings.outputFolder, withIntermediateDirectories: true)
         var outcome = Outcome(summary: BatchSummary(classes: plan.legend, scenes: []))
@@ -108,9 +114,16 @@ public struct BatchRunner: Sendable {
             // A failure that cannot be journaled leaves the scene running there, which the next run redoes all the same.
             if let scene { try? manifest?.sceneFailed(scene: scene.manifestPath, reason: line) }
         }
-        let found = scenes()
+        let everyScene = scenes()
+        let shard = manifest?.layout.shard
+        let found = (scenes: everyScene.scenes.filter { shard?.owns(sceneNamed: $0.name) ?? true }, problems: everyScene.problems)
         for problem in found.problems { fail(problem) }
         let processor = SceneProcessor(plan: plan)
+        if let manifest, shard != nil {
+            // An unsharded run cleared the whole folder when it opened the manifest; a shard clears its own scenes'.
+            let outputs = found.scenes.map(processor.outputPaths).flatMap { [$0.classes, $0.probabilities, $0.quicklook, $0.json, $0.csv] }
+            manifest.removeLeftovers(outputs: outputs, stems: found.scenes.map(\.name)).forEach(warnings)
+        }
         try manifest?.batchStarted(scenes: found.scenes.map(\.manifestPath), arguments: arguments,
                                    workingDirectory: FileManager.default.currentDirectoryPath)
         // Done scenes are verified up front, so that progress counts only the tiles that will run.
@@ -162,7 +175,7 @@ public struct BatchRunner: Sendable {
                         try manifest.sceneStarted(input, rows: try? RasterReader(path: scene.files[0]).info.height)
                         return input
                     }
-                    let checkpoints = manifest?.bandCheckpoints(scene: scene.manifestPath, stem: scene.name, parts: parts)
+                    let checkpoints = try manifest?.bandCheckpoints(scene: scene.manifestPath, stem: scene.name, parts: parts)
                     let streamed = try processor.stream(scene, checkpoints: checkpoints, stop: stop) { events(.tilesDone($0)) }
                     let streamSeconds = Date().timeIntervalSince(began)
                     collect()
@@ -192,10 +205,35 @@ public struct BatchRunner: Sendable {
         // Best effort: the record only feeds `tilerun status` and the metrics; every scene is journaled already.
         try? manifest?.batchFinished(done: outcome.results.count + outcome.skipped, failed: outcome.failures.count,
                                      interrupted: outcome.stoppedBy != nil, seconds: Date().timeIntervalSince(started))
-        if outcome.stoppedBy == nil {
-            outcome.summaryPaths = try outcome.summary.write(to: plan.settings.outputFolder)
+        guard outcome.stoppedBy == nil else { return outcome }
+        if let manifest, shard != nil {
+            let batch = try batchSummary(everyScene.scenes, problems: everyScene.problems.count, own: summaries,
+                                         manifest: manifest, processor: processor)
+            outcome.notDone = batch.notDone
+            guard let summary = batch.summary else { return outcome }
+            outcome.summary = summary
         }
+        outcome.summaryPaths = try outcome.summary.write(to: plan.settings.outputFolder)
         return outcome
+    }
+
+    /// For a shard that has finished its scenes: the summary of the whole batch, the same as one
+    /// unsharded run's, or nil and how many scenes are not done. `own` holds the shard's entries, the
+    /// inputs' `problems` first (every shard sees those); other shards' scenes come from the journals, read
+    /// again now, and their statistics files. Two shards finishing together may both write it, with the
+    /// same bytes.
+    private func batchSummary(_ scenes: [SceneInput], problems: Int, own: [SceneSummary], manifest: Manifest,
+                              processor: SceneProcessor) throws -> (summary: BatchSummary?, notDone: Int) {
+        let ownScenes = Dictionary(own.dropFirst(problems).map { ($0.scene, $0) }, uniquingKeysWith: { first, _ in first })
+        let state = try Manifest.read(outputFolder: manifest.layout.outputFolder).state
+        var entries = Array(own.prefix(problems))
+        var notDone = 0
+        for scene in scenes {
+            let entry = ownScenes[scene.description]
+                ?? state.scenes[SceneIdentity.key(for: scene.manifestPath)].flatMap { rebuiltSummary(scene, state: $0, processor: processor) }
+            if let entry, entry.status == .succeeded { entries.append(entry) } else { notDone += 1 }
+        }
+        return (notDone == 0 ? BatchSummary(classes: plan.legend, scenes: entries) : nil, notDone)
     }
 
     /// What to do with a scene: skip it, with its summary entry, or run it, saying why and with which bands.
@@ -217,19 +255,24 @@ public struct BatchRunner: Sendable {
         case .run(let reason, let parts):
             return .run(reason: parts.isEmpty ? reason : "\(reason); \(parts.count) band\(parts.count == 1 ? "" : "s") saved", parts: parts)
         case .skip:
-            let paths = processor.outputPaths(scene)
-            let state = manifest.state.scenes[SceneIdentity.key(for: scene.manifestPath)]
-            guard let tiles = state?.tiles, let skippedTiles = state?.skippedTiles,
-                  let data = FileManager.default.contents(atPath: paths.json),
-                  let statistics = try? JSONDecoder().decode(SceneStatistics.self, from: data) else {
+            guard let state = manifest.scene(scene.manifestPath), let summary = rebuiltSummary(scene, state: state, processor: processor) else {
                 return .run(reason: "done before, but its summary cannot be rebuilt", parts: [])
             }
-            let outputs = SceneOutputs(classMap: paths.classes, probabilities: plan.settings.writeProbabilities ? paths.probabilities : nil,
-                                       statisticsJSON: paths.json, statisticsCSV: paths.csv,
-                                       quicklook: plan.settings.writeQuicklook ? paths.quicklook : nil)
-            return .skip(.succeeded(scene: scene.description, statistics: statistics, outputs: outputs, tiles: tiles,
-                                    skippedTiles: skippedTiles))
+            return .skip(summary)
         }
+    }
+
+    /// The summary entry of a scene done before, from its journal state and its statistics file; nil when
+    /// it is not done or they do not tell.
+    private func rebuiltSummary(_ scene: SceneInput, state: SceneState, processor: SceneProcessor) -> SceneSummary? {
+        let paths = processor.outputPaths(scene)
+        guard state.status == .done, let tiles = state.tiles, let skippedTiles = state.skippedTiles,
+              let data = FileManager.default.contents(atPath: paths.json),
+              let statistics = try? JSONDecoder().decode(SceneStatistics.self, from: data) else { return nil }
+        let outputs = SceneOutputs(classMap: paths.classes, probabilities: plan.settings.writeProbabilities ? paths.probabilities : nil,
+                                   statisticsJSON: paths.json, statisticsCSV: paths.csv,
+                                   quicklook: plan.settings.writeQuicklook ? paths.quicklook : nil)
+        return .succeeded(scene: scene.description, statistics: statistics, outputs: outputs, tiles: tiles, skippedTiles: skippedTiles)
     }
 
     /// One line naming the file and the reason.

@@ -354,8 +354,13 @@ final class TileRunProcess {
         var value: Date? { lock.withLock { date } }
     }
 
-    /// Starts `tilerun arguments` in `folder`; `limitFileSize` runs it under `prlimit --fsize` (bytes).
-    init(_ arguments: [String], in folder: URL, limitFileSize: Int? = nil) throws {
+    /// The job engines' variables that make a run a shard; a test run never inherits them from CI.
+    static let engineVariables = ["SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT", "SLURM_ARRAY_TASK_MIN",
+                                  "SLURM_ARRAY_TASK_MAX", "SLURM_ARRAY_TASK_STEP", "JOB_COMPLETION_INDEX"]
+
+    /// Starts `tilerun arguments` in `folder` with `environment` added; `limitFileSize` runs it under
+    /// `prlimit --fsize` (bytes).
+    init(_ arguments: [String], in folder: URL, limitFileSize: Int? = nil, environment: [String: String] = [:]) throws {
         let executable = try TileRunBinary.url()
         if let limitFileSize {
             process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
@@ -365,6 +370,8 @@ final class TileRunProcess {
             process.arguments = arguments
         }
         process.currentDirectoryURL = folder
+        process.environment = ProcessInfo.processInfo.environment.filter { !TileRunProcess.engineVariables.contains($0.key) }
+            .merging(environment) { _, added in added }
         let id = UUID().uuidString
         stdoutURL = FileManager.default.temporaryDirectory.appendingPathComponent("tilerun-\(id).out")
         stderrURL = FileManager.default.temporaryDirectory.appendingPathComponent("tilerun-\(id).err")

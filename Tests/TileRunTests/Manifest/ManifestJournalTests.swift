@@ -170,17 +170,24 @@ final class ManifestJournalTests: XCTestCase {
                        "b.tif left the inbox before it was started")
     }
 
-    func testMergedShardsPreferDoneThenFailedOrRunningThenPending() {
+    func testMergedJournalsTakeEachScenesLatestRecordAndPendingOnlyWhereNothingElse() {
         func failed(_ scene: String, at: Double) -> JournalRecord {
             .sceneFailed(SceneFailed(scene: scene, reason: "broken", attempt: 1, at: at))
         }
-        let identity = SceneIdentity(path: "/in/a.tif", size: 1, modifiedNanoseconds: 1)
-        let done = ManifestState(records: [.sceneDone(SceneDone(input: identity, outputs: [], timings: [:], at: 1))])
-        let failedLater = ManifestState(records: [failed("/in/a.tif", at: 5), failed("/in/b.tif", at: 5)])
-        let pendingLatest = ManifestState(records: [.batchStarted(BatchStarted(scenes: ["/in/a.tif", "/in/b.tif", "/in/c.tif"],
+        func done(_ scene: String, at: Double) -> JournalRecord {
+            .sceneDone(SceneDone(input: SceneIdentity(path: scene, size: 1, modifiedNanoseconds: 1), outputs: [], timings: [:], at: at))
+        }
+        // a: done by one shard, redone and failed later by another; b: failed, then done by a later run;
+        // c: listed and not started; d: done, then listed (pending) by a later batch elsewhere.
+        let first = ManifestState(records: [done("/in/a.tif", at: 1), failed("/in/b.tif", at: 2), done("/in/d.tif", at: 3)])
+        let second = ManifestState(records: [failed("/in/a.tif", at: 5), done("/in/b.tif", at: 6)])
+        let pendingLatest = ManifestState(records: [.batchStarted(BatchStarted(scenes: ["/in/a.tif", "/in/c.tif", "/in/d.tif"],
                                                                                arguments: [], workingDirectory: "/", at: 9))])
-        let merged = ManifestState.merged([pendingLatest, failedLater, done])
-        XCTAssertEqual(merged.scenes.mapValues(\.status), ["/in/a.tif": .done, "/in/b.tif": .failed(reason: "broken"), "/in/c.tif": .pending])
-        XCTAssertEqual(merged.lastBatch?.at, 9)
+        for order in [[pendingLatest, first, second], [second, pendingLatest, first], [first, second, pendingLatest]] {
+            let merged = ManifestState.merged(order)
+            XCTAssertEqual(merged.scenes.mapValues(\.status), ["/in/a.tif": .failed(reason: "broken"), "/in/b.tif": .done,
+                                                               "/in/c.tif": .pending, "/in/d.tif": .done])
+            XCTAssertEqual(merged.lastBatch?.at, 9)
+        }
     }
 }

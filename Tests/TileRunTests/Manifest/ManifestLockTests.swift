@@ -78,10 +78,29 @@ final class ManifestLockTests: XCTestCase {
         XCTAssertThrowsError(try Manifest.open(outputFolder: output, fingerprint: fingerprint)) { error in
             XCTAssertEqual((error as? FolderLockedError)?.folder, output)
         }
-        // Another shard's lock is another file.
-        let shard = try Manifest.open(outputFolder: output, fingerprint: fingerprint, shard: Shard(index: 0, count: 2))
-        shard.close()
+        // An unsharded run excludes the shards, and they it.
+        XCTAssertThrowsError(try Manifest.open(outputFolder: output, fingerprint: fingerprint, shard: Shard(index: 0, count: 2))) { error in
+            XCTAssertEqual((error as? FolderLockedError)?.holder?.pid, getpid())
+        }
         first.close()
+        try Manifest.open(outputFolder: output, fingerprint: fingerprint).close()
+    }
+
+    func testShardsRunSideBySideEachOnceAndExcludeAnUnshardedRun() throws {
+        let output = directory.appendingPathComponent("out").path
+        let fingerprint = RunFingerprint(pipeline: .object([:]), modelSHA256: SHA256.hash(Data()))
+        let shard0 = try Manifest.open(outputFolder: output, fingerprint: fingerprint, shard: Shard(index: 0, count: 2))
+        let shard1 = try Manifest.open(outputFolder: output, fingerprint: fingerprint, shard: Shard(index: 1, count: 2))
+        XCTAssertThrowsError(try Manifest.open(outputFolder: output, fingerprint: fingerprint, shard: Shard(index: 1, count: 2))) { error in
+            XCTAssertEqual((error as? FolderLockedError)?.holder?.pid, getpid(), "shard 1 runs once")
+        }
+        XCTAssertThrowsError(try Manifest.open(outputFolder: output, fingerprint: fingerprint)) { error in
+            XCTAssertEqual("\(error)", "\(output): shards of a batch are writing into this output folder (see tilerun status); this run changes nothing and exits")
+        }
+        XCTAssertEqual(try ManifestStatus.read(outputFolder: output).runInProgress, true)
+        shard0.close()
+        shard1.close()
+        XCTAssertEqual(try ManifestStatus.read(outputFolder: output).runInProgress, false)
         try Manifest.open(outputFolder: output, fingerprint: fingerprint).close()
     }
 }

@@ -267,4 +267,57 @@ final class ManifestTests: XCTestCase {
         XCTAssertEqual(state.scenes[SceneIdentity.key(for: a)]?.status, .done)
         XCTAssertEqual(state.scenes[SceneIdentity.key(for: b)]?.status, .done, "done in one journal beats failed in another")
     }
+
+    /// A run decides from every journal: it skips what a shard did, and goes on from a killed shard's saved
+    /// bands, recording them in its own journal so that its next bands follow them.
+    func testARunDecidesFromEveryJournalAndGoesOnFromAShardsBands() throws {
+        let a = try scene("a.tif"), b = try scene("b.tif")
+        let shard = try Manifest.open(outputFolder: output, fingerprint: try fingerprint(), shard: Shard(index: 0, count: 2))
+        _ = try complete(shard, a)
+        try shard.sceneStarted(try SceneIdentity.current(path: b), rows: 200)
+        let p0 = try shard.savePart(scene: b, stem: "b", index: 0, firstRow: 0, rows: 100, data: Data(repeating: 7, count: 100))
+        shard.close()
+
+        let single = try Manifest.open(outputFolder: output, fingerprint: try fingerprint())
+        XCTAssertEqual(single.notes, [], "a shard's parts are not leftovers")
+        XCTAssertEqual(single.decide(scene: a), .skip)
+        XCTAssertEqual(single.decide(scene: b), .run(reason: "interrupted during attempt 1", parts: [p0]))
+        XCTAssertEqual(try single.sceneStarted(try SceneIdentity.current(path: b), rows: 200), 2)
+        let checkpoints = try single.bandCheckpoints(scene: b, stem: "b", parts: [p0])
+        XCTAssertEqual(checkpoints.saved, 1)
+        XCTAssertEqual(try checkpoints.load(0), Data(repeating: 7, count: 100))
+        try checkpoints.save(1, 100, 100, Data(repeating: 8, count: 100))
+        single.close()
+        let own = try JournalContents.read(path: ManifestLayout(outputFolder: output).journal).records
+        XCTAssertEqual(ManifestState(records: own).scenes[b]?.parts.map(\.index), [0, 1])
+        XCTAssertEqual(try Manifest.read(outputFolder: output).state.scenes[SceneIdentity.key(for: b)]?.rowsInParts, 200)
+    }
+
+    /// --restart on a shard discards its own journal and parts only; on an unsharded run, the whole manifest.
+    func testRestartOfAShardLeavesTheOtherShardsAlone() throws {
+        let a = try scene("a.tif"), b = try scene("b.tif")
+        let shard0 = try Manifest.open(outputFolder: output, fingerprint: try fingerprint(), shard: Shard(index: 0, count: 2))
+        let shard1 = try Manifest.open(outputFolder: output, fingerprint: try fingerprint(), shard: Shard(index: 1, count: 2))
+        try shard0.sceneStarted(try SceneIdentity.current(path: a))
+        let partA = try shard0.savePart(scene: a, stem: "a", index: 0, firstRow: 0, rows: 10, data: Data(count: 10))
+        try shard1.sceneStarted(try SceneIdentity.current(path: b))
+        let partB = try shard1.savePart(scene: b, stem: "b", index: 0, firstRow: 0, rows: 10, data: Data(count: 10))
+        shard0.close()
+
+        let restarted = try Manifest.open(outputFolder: output, fingerprint: try fingerprint(tileSize: 512), restart: true,
+                                          shard: Shard(index: 0, count: 2))
+        restarted.close()
+        XCTAssertFalse(FileManager.default.fileExists(atPath: ManifestLayout(outputFolder: output).path(partA.file.name)))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: ManifestLayout(outputFolder: output).path(partB.file.name)))
+        XCTAssertEqual(try Manifest.read(outputFolder: output).state.scenes[SceneIdentity.key(for: b)]?.parts, [partB])
+        shard1.close()
+
+        // An unsharded run refuses a folder whose shards were made with another configuration, until --restart.
+        XCTAssertThrowsError(try Manifest.open(outputFolder: output, fingerprint: try fingerprint(tileSize: 512))) { error in
+            XCTAssertTrue(error is FingerprintMismatchError, "\(error)")
+        }
+        try Manifest.open(outputFolder: output, fingerprint: try fingerprint(tileSize: 512), restart: true).close()
+        XCTAssertEqual(ManifestLayout(outputFolder: output).allJournals().map { ($0 as NSString).lastPathComponent }, ["journal"])
+        XCTAssertEqual(try Manifest.read(outputFolder: output).state.scenes, [:])
+    }
 }

@@ -47,14 +47,25 @@ public struct InferenceBenchmark: Sendable {
         public var megapixelsPerSecond: Double
         public var gflopsPerTile: Double
         public var gflopsPerSecond: Double
-        /// Seconds per operator type in one profiled run (prepared operators, after fusion).
+        /// Seconds per operator type in one profiled run after the warm-up (prepared operators, after fusion).
         public var secondsByOperator: [String: Double]
+        /// Each prepared node of that profiled run, in graph order.
+        public var nodes: [NodeTiming]
         /// The device, as `ComputeDevice.description` names it.
         public var device: String
         /// On a device backend: where the steps ran and what was copied, in one line.
         public var placement: String?
         /// Set when the device failed and the runs finished on the CPU.
         public var deviceFailure: String?
+    }
+
+    /// One prepared node's share of a profiled run.
+    public struct NodeTiming: Sendable, Codable {
+        public var name: String
+        public var opType: String
+        public var outputShape: [Int]
+        public var seconds: Double
+        public var flops: Double
     }
 
     public init(tileSize: Int = 512, batch: Int = 1, threads: Int = ProcessInfo.processInfo.activeProcessorCount, repeats: Int = 5,
@@ -75,16 +86,19 @@ public struct InferenceBenchmark: Sendable {
         let count = batch * channels * tileSize * tileSize
         let x = Tensor(shape: [batch, channels, tileSize, tileSize],
                        floats: (0..<count).map { _ in Float(Double(rng.next() >> 11) / Double(1 << 53)) * 2 - 1 })
-        // The warm-up run also counts FLOPs and times each operator type.
-        var flops = 0.0
-        var byOperator: [String: Double] = [:]
+        // The warm-up run (first-touch memory, program builds) is not timed; the next one times each node.
+        _ = try session.run([input.name: x], threads: threads)
+        var nodes: [NodeTiming] = []
         var last = DispatchTime.now().uptimeNanoseconds
         _ = try session.run([input.name: x], threads: threads) { node, ins, outs in
-            flops += FlopCounter.flops(of: node, inputs: ins, outputs: outs)
             let now = DispatchTime.now().uptimeNanoseconds
-            byOperator[node.opType, default: 0] += Double(now - last) / 1e9
+            nodes.append(NodeTiming(name: node.name, opType: node.opType, outputShape: outs.first ?? [],
+                                    seconds: Double(now - last) / 1e9,
+                                    flops: FlopCounter.flops(of: node, inputs: ins, outputs: outs)))
             last = now
         }
+        let flops = nodes.reduce(0) { $0 + $1.flops }
+        let byOperator = Dictionary(nodes.map { ($0.opType, $0.seconds) }, uniquingKeysWith: +)
         var times: [Double] = []
         for _ in 0..<repeats {
             let start = DispatchTime.now().uptimeNanoseconds
@@ -98,7 +112,7 @@ public struct InferenceBenchmark: Sendable {
                       medianSeconds: median, tilesPerSecond: tiles / median,
                       megapixelsPerSecond: tiles * Double(tileSize * tileSize) / median / 1e6,
                       gflopsPerTile: flops / tiles / 1e9, gflopsPerSecond: flops / median / 1e9,
-                      secondsByOperator: byOperator, device: device.description,
+                      secondsByOperator: byOperator, nodes: nodes, device: device.description,
                       placement: session.executionReport?.description, deviceFailure: session.deviceFailure)
     }
 }
