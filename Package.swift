@@ -38,6 +38,8 @@ let package = Package(
             pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"])]
         ),
+        // glibc's mallopt: activations stay in the heap between tiles (Model/Runtime/ActivationMemory.swift).
+        .systemLibrary(name: "CMalloc"),
         // OpenSSL's libcrypto, for SHA-256 in the checkpoint manifest (Sources/TileRun/Manifest).
         .systemLibrary(
             name: "CCrypto",
@@ -62,7 +64,7 @@ let package = Package(
         ),
         .target(
             name: "TileRun",
-            dependencies: ["CTIFFBridge", "CLibTIFF", "CGeoTIFF", "CPNG", "TileRunKernels", "COpenCL", "CCrypto"],
+            dependencies: ["CTIFFBridge", "CLibTIFF", "CGeoTIFF", "CPNG", "TileRunKernels", "COpenCL", "CCrypto", "CMalloc"],
             swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/geotiff"])]
         ),
         .executableTarget(

@@ -1,17 +1,22 @@
 import Foundation
 
 /// Softmax over the channel axis of planar data, in place: `items` blocks of `channels` planes of
-/// `plane` values each (NCHW tensors with `plane = H × W`).
+/// `plane` values each (NCHW tensors with `plane = H × W`), at the pixels `pixels` of each plane (all
+/// by default). Callers that split the pixels among threads start every part at a multiple of 8: each
+/// pixel's arithmetic then depends only on its position in the plane, never on the split.
 ///
 /// Eight pixels at a time with a vector exponential (Cephes' single-precision polynomial, relative
 /// error below 2e-7), so that turning a segmentation model's logits into probabilities costs a small
 /// fraction of the model itself.
-public func softmaxChannels(_ values: UnsafeMutablePointer<Float>, items: Int, channels: Int, plane: Int) {
+public func softmaxChannels(_ values: UnsafeMutablePointer<Float>, items: Int, channels: Int, plane: Int,
+                            pixels: Range<Int>? = nil) {
+    let pixels = pixels ?? 0..<plane
+    precondition(pixels.lowerBound % 8 == 0 && pixels.upperBound <= plane, "pixel ranges start at multiples of 8")
     guard channels > 0 else { return }
     for n in 0..<items {
         let base = values + n * channels * plane
-        var p = 0
-        while p + 8 <= plane {
+        var p = pixels.lowerBound
+        while p + 8 <= pixels.upperBound {
             var peak = SIMD8<Float>(repeating: -.infinity)
             for c in 0..<channels {
                 let v = load(base + c * plane + p)
@@ -27,7 +32,7 @@ public func softmaxChannels(_ values: UnsafeMutablePointer<Float>, items: Int, c
             for c in 0..<channels { store(load(base + c * plane + p) * scale, base + c * plane + p) }
             p += 8
         }
-        while p < plane {
+        while p < pixels.upperBound {
             var peak = -Float.infinity
             for c in 0..<channels { peak = max(peak, base[c * plane + p]) }
             var sum: Float = 0

@@ -175,12 +175,17 @@ struct ConvTransposeOperator: Operator {
         let (dy, dx) = (two ? g.dilations[0] : 1, g.dilations[spatial - 1])
         let (pt, pl) = (two ? padsBegin[0] : 0, padsBegin[spatial - 1])
         let rows = coutG * kh * kw, pixels = ih * iw
-        var out = [Float](repeating: 0, count: n * cout * oh * ow)
-        var columns = [Float](repeating: 0, count: rows * pixels)
-        xv.withUnsafeBufferPointer { xp in
-            wv.withUnsafeBufferPointer { wp in
-                columns.withUnsafeMutableBufferPointer { cp in
-                    out.withUnsafeMutableBufferPointer { op in
+        if let bias, bias.count != cout { throw GraphError(node, "bias has \(bias.count) values for \(cout) channels") }
+        var columns = [Float](unsafeUninitializedCapacity: rows * pixels) { _, count in count = rows * pixels }
+        // Windows that tile the output exactly (stride = kernel, U-Net's 2×2 upsampling): every output
+        // pixel receives one tap, so each is written once, bias included, and nothing is zero-filled first.
+        let tiles = dx == 1 && dy == 1 && sx == kw && sy == kh && pt == 0 && pl == 0 && oh == ih * sy && ow == iw * sx
+        let shape = [n, cout] + (two ? [oh, ow] : [ow])
+        return [Tensor(shape: shape) { out in
+            if !tiles { out.update(repeating: 0) }
+            xv.withUnsafeBufferPointer { xp in
+                wv.withUnsafeBufferPointer { wp in
+                    columns.withUnsafeMutableBufferPointer { cp in
                         for b in 0..<n {
                             for grp in 0..<groups {
                                 // columns[rows × pixels] = Wgᵀ [rows × cinG] · Xg [cinG × pixels]
@@ -189,10 +194,27 @@ struct ConvTransposeOperator: Operator {
                                       b: xp.baseAddress! + (b * cin + grp * cinG) * pixels, ldb: pixels,
                                       beta: 0, c: cp.baseAddress!, ldc: pixels, threads: context.threads)
                                 // Each output channel's plane is written by one worker, in a fixed order.
-                                let columns = cp.baseAddress!, output = op.baseAddress!
+                                let columns = cp.baseAddress!, output = out.baseAddress!
                                 parallelChunks(coutG, threads: context.threads) { channels in
                                     for oc in channels {
                                         let plane = output + ((b * cout + grp * coutG + oc) * oh) * ow
+                                        if tiles {
+                                            let add = bias?[grp * coutG + oc] ?? 0
+                                            for ky in 0..<kh {
+                                                for kx in 0..<kw {
+                                                    let row = columns + ((oc * kh + ky) * kw + kx) * pixels
+                                                    for y in 0..<ih {
+                                                        let source = row + y * iw
+                                                        var target = plane + (y * sy + ky) * ow + kx
+                                                        for xx in 0..<iw {
+                                                            target.pointee = source[xx] + add
+                                                            target += sx
+                                                        }
+                                                    }
+                                                }
+                                            }
+                                            continue
+                                        }
                                         for ky in 0..<kh {
                                             for kx in 0..<kw {
                                                 let row = columns + ((oc * kh + ky) * kw + kx) * pixels
@@ -213,6 +235,10 @@ struct ConvTransposeOperator: Operator {
                                                 }
                                             }
                                         }
+                                        if let bias {
+                                            let add = bias[grp * coutG + oc]
+                                            for i in 0..<(oh * ow) { plane[i] += add }
+                                        }
                                     }
                                 }
                             }
@@ -220,12 +246,7 @@ struct ConvTransposeOperator: Operator {
                     }
                 }
             }
-        }
-        if let bias {
-            guard bias.count == cout else { throw GraphError(node, "bias has \(bias.count) values for \(cout) channels") }
-            for b in 0..<n { for c in 0..<cout { let base = (b * cout + c) * oh * ow; for i in 0..<(oh * ow) { out[base + i] += bias[c] } } }
-        }
-        return [Tensor(shape: [n, cout] + (two ? [oh, ow] : [ow]), floats: out)]
+        }]
     }
 }
 

@@ -102,6 +102,22 @@ struct SoftmaxOperator: Operator {
         let outer = x.shape[..<a].reduce(1, *)
         let length = legacy ? x.shape[a...].reduce(1, *) : x.shape[a]
         let inner = legacy ? 1 : x.shape[(a + 1)...].reduce(1, *)
+        if !legacy, inner > 1 {
+            // Along the channels of planar data (a segmentation head): the vector kernel, with the pixels
+            // split among workers in runs of 8.
+            return [Tensor(shape: x.shape) { out in
+                out.baseAddress!.update(from: v, count: v.count)
+                let runs = (inner + 7) / 8
+                parallelChunks(outer * runs, threads: context.threads) { range in
+                    for item in (range.lowerBound / runs)...((range.upperBound - 1) / runs) {
+                        let first = max(range.lowerBound, item * runs) - item * runs
+                        let end = min(range.upperBound, (item + 1) * runs) - item * runs
+                        softmaxChannels(out.baseAddress! + item * length * inner, items: 1, channels: length, plane: inner,
+                                        pixels: (first * 8)..<min(inner, end * 8))
+                    }
+                }
+            }]
+        }
         // Each (outer, inner) position is one independent softmax; positions split across workers.
         let out = [Float](unsafeUninitializedCapacity: v.count) { buffer, initialized in
             v.withUnsafeBufferPointer { src in

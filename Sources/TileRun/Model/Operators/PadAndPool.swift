@@ -194,6 +194,11 @@ struct PoolOperator: Operator {
         let outSpatial = g.resolve(spatial)
         guard outSpatial.allSatisfy({ $0 > 0 }) else { throw GraphError(node, "output would be empty for input \(x.shape)") }
         let outPlane = outSpatial.reduce(1, *)
+        let outShape = [x.shape[0], x.shape[1]] + outSpatial
+        if kind == .max, spatial.count == 2, g.padsBegin.allSatisfy({ $0 == 0 }), g.dilations.allSatisfy({ $0 == 1 }),
+           (0..<2).allSatisfy({ (outSpatial[$0] - 1) * g.strides[$0] + g.kernel[$0] <= spatial[$0] }) {
+            return maxPoolInside(values, shape: outShape, inputSize: spatial, geometry: g, threads: threads)
+        }
         let inStrides = strides(of: spatial)
         let rank = spatial.count
         let kernelCount = g.kernel.reduce(1, *)
@@ -258,6 +263,36 @@ struct PoolOperator: Operator {
                 }
             }
         }
-        return Tensor(shape: [x.shape[0], x.shape[1]] + outSpatial, floats: out)
+        return Tensor(shape: outShape, floats: out)
+    }
+
+    /// 2-D max pooling whose every window lies inside the input (U-Net's 2×2, stride 2): direct loops,
+    /// the same comparisons in the same order as the general path.
+    private func maxPoolInside(_ values: [Float], shape: [Int], inputSize: [Int], geometry g: WindowGeometry,
+                               threads: Int) -> Tensor {
+        let (h, w) = (inputSize[0], inputSize[1])
+        let (oh, ow) = (shape[2], shape[3])
+        let (kh, kw) = (g.kernel[0], g.kernel[1])
+        let (sy, sx) = (g.strides[0], g.strides[1])
+        return Tensor(shape: shape) { out in
+            values.withUnsafeBufferPointer { src in
+                parallelChunks(shape[0] * shape[1], threads: threads) { planes in
+                    for p in planes {
+                        let plane = src.baseAddress! + p * h * w
+                        for oy in 0..<oh {
+                            let row = out.baseAddress! + (p * oh + oy) * ow
+                            for ox in 0..<ow {
+                                var m = -Float.infinity
+                                for ky in 0..<kh {
+                                    let window = plane + (oy * sy + ky) * w + ox * sx
+                                    for kx in 0..<kw { m = max(m, window[kx]) }
+                                }
+                                row[ox] = m
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -179,44 +179,56 @@ struct ResizeOperator: Operator {
         return [Tensor(shape: outShape, floats: out)]
     }
 
-    /// The common case, N and C unchanged: each output value mixes at most 2×2 source values of its plane,
-    /// with the row and column taps computed once. Planes run in parallel; each is written by one worker.
+    /// The common case, N and C unchanged: each output value mixes at most 2×2 source values of its plane.
+    /// Separable: each source row a plane needs is resampled along x once, into one of two row buffers
+    /// (consecutive output rows share their source rows), then output rows blend those. The sums are the
+    /// same, in the same order, as mixing the 2×2 values pixel by pixel. Planes run in parallel.
     private func resizePlanes(_ values: [Float], _ inShape: [Int], _ outShape: [Int],
                               rowTaps: [(index: Int, weight: Float)], rowCount: Int,
                               columnTaps: [(index: Int, weight: Float)], columnCount: Int, threads: Int) -> Tensor {
         let planes = inShape[0] * inShape[1]
         let (ih, iw, oh, ow) = (inShape[2], inShape[3], outShape[2], outShape[3])
-        let total = planes * oh * ow
-        let out = [Float](unsafeUninitializedCapacity: total) { buffer, initialized in
+        let columnIndex = columnTaps.map(\.index), columnWeight = columnTaps.map(\.weight)
+        return Tensor(shape: outShape) { out in
             values.withUnsafeBufferPointer { src in
-                let dst = buffer.baseAddress!
-                parallelChunks(planes, threads: threads) { range in
-                    for p in range {
-                        let plane = src.baseAddress! + p * ih * iw
-                        let target = dst + p * oh * ow
-                        for y in 0..<oh {
-                            for x in 0..<ow {
-                                var sum: Float = 0
-                                for ty in 0..<rowCount {
-                                    let r = rowTaps[y * rowCount + ty]
-                                    if r.weight == 0 { continue }
-                                    let row = plane + r.index * iw
-                                    var acc: Float = 0
-                                    for tx in 0..<columnCount {
-                                        let c = columnTaps[x * columnCount + tx]
-                                        if c.weight != 0 { acc += c.weight * row[c.index] }
+                columnIndex.withUnsafeBufferPointer { ci in
+                    columnWeight.withUnsafeBufferPointer { cw in
+                        parallelChunks(planes, threads: threads) { range in
+                            let rows = UnsafeMutablePointer<Float>.allocate(capacity: 2 * ow)
+                            defer { rows.deallocate() }
+                            for p in range {
+                                let plane = src.baseAddress! + p * ih * iw
+                                // Source row held by each buffer: rows r and r + 1 never share one.
+                                var held = (-1, -1)
+                                func resampled(_ r: Int) -> UnsafeMutablePointer<Float> {
+                                    let buffer = rows + (r & 1) * ow
+                                    if (r & 1 == 0 ? held.0 : held.1) == r { return buffer }
+                                    let row = plane + r * iw
+                                    for x in 0..<ow {
+                                        var acc: Float = 0
+                                        for t in (x * columnCount)..<((x + 1) * columnCount) where cw[t] != 0 {
+                                            acc += cw[t] * row[ci[t]]
+                                        }
+                                        buffer[x] = acc
                                     }
-                                    sum += r.weight * acc
+                                    if r & 1 == 0 { held.0 = r } else { held.1 = r }
+                                    return buffer
                                 }
-                                target[y * ow + x] = sum
+                                for y in 0..<oh {
+                                    let target = out.baseAddress! + (p * oh + y) * ow
+                                    target.update(repeating: 0, count: ow)
+                                    for t in (y * rowCount)..<((y + 1) * rowCount) where rowTaps[t].weight != 0 {
+                                        let weight = rowTaps[t].weight
+                                        let source = resampled(rowTaps[t].index)
+                                        for x in 0..<ow { target[x] += weight * source[x] }
+                                    }
+                                }
                             }
                         }
                     }
                 }
             }
-            initialized = total
         }
-        return Tensor(shape: outShape, floats: out)
     }
 
     private func sourceCoordinate(_ o: Int, scale: Float, inLength: Int, outLength: Int,

@@ -59,18 +59,33 @@ struct ConcatOperator: Operator {
             shape[a] += p.shape[a]
         }
         let outer = shape[..<a].reduce(1, *)
+        let runs = parts.map { $0.shape[a...].reduce(1, *) }
         // Per outer index, each input contributes one contiguous run (its axis length × inner values).
         func interleave<T>(_ arrays: [[T]]) -> [T] {
             var out = [T]()
             out.reserveCapacity(shape.reduce(1, *))
-            let runs = parts.map { $0.shape[a...].reduce(1, *) }
             for o in 0..<outer {
                 for (i, values) in arrays.enumerated() { out += values[(o * runs[i])..<((o + 1) * runs[i])] }
             }
             return out
         }
         switch first.storage {
-        case .float: return [Tensor(shape: shape, floats: interleave(parts.map { $0.floats! }))]
+        case .float:
+            // Activations: straight copies, each input's runs on one worker.
+            let total = runs.reduce(0, +)
+            return [Tensor(shape: shape) { out in
+                parallelChunks(parts.count, threads: context.threads) { inputs in
+                    for i in inputs {
+                        let offset = runs[..<i].reduce(0, +)
+                        parts[i].floats!.withUnsafeBufferPointer { src in
+                            for o in 0..<outer {
+                                (out.baseAddress! + o * total + offset)
+                                    .update(from: src.baseAddress! + o * runs[i], count: runs[i])
+                            }
+                        }
+                    }
+                }
+            }]
         case .int64: return [Tensor(shape: shape, int64s: interleave(parts.map { $0.int64s! }))]
         case .bool: return [Tensor(shape: shape, bools: interleave(parts.map { $0.bools! }))]
         }

@@ -86,6 +86,7 @@ public final class InferenceSession: @unchecked Sendable {
     public init(model: ONNXModel, device: ComputeDevice = .cpu) throws {
         source = model.source
         self.device = device
+        ActivationMemory.keepInHeap
         do {
             guard let opset = model.opsetImports[""] ?? model.opsetImports["ai.onnx"] else {
                 throw GraphError("the model imports no ai.onnx opset")

@@ -34,6 +34,17 @@ public struct Tensor: Sendable, Equatable {
         storage = .bool(bools)
     }
 
+    /// A float tensor whose every value `fill` writes: no zero-filling pass over memory the operator
+    /// overwrites anyway.
+    init(shape: [Int], filling fill: (UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows {
+        let count = shape.reduce(1, *)
+        self.shape = shape
+        storage = .float(try [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+            try fill(buffer)
+            initialized = count
+        })
+    }
+
     /// A zero-filled float tensor.
     public init(zeros shape: [Int]) {
         self.init(shape: shape, floats: [Float](repeating: 0, count: shape.reduce(1, *)))
