@@ -77,6 +77,8 @@ final class ProgressDisplay: @unchecked Sendable {
             case .sceneFailed(let reason):
                 scenesFailed += 1
                 write(.error, reason, ["event": "scene_failed"])
+            case .deviceFailed(let reason):
+                write(.warning, "\(reason); the run goes on with the CPU kernels (recorded in the manifest)", ["event": "device_failed"])
             }
         }
     }

@@ -29,6 +29,9 @@ public struct SceneStarted: Codable, Equatable, Sendable {
     public var attempt: Int
     /// The scene's height in rows, when known, for progress through its parts.
     public var rows: Int?
+    /// Where its tiles run (`ComputeDevice.description`), when the run said: saved bands are reused only on
+    /// the same device, since another one's arithmetic differs in the last bits.
+    public var device: String? = nil
     public var at: Double
 }
 
@@ -68,6 +71,17 @@ public struct SceneFailed: Codable, Equatable, Sendable {
     public var at: Double
 }
 
+/// The compute device failed during a run, which finished the batch in flight and the rest on the CPU.
+public struct DeviceFailed: Codable, Equatable, Sendable {
+    /// The device that failed (`ComputeDevice.description`).
+    public var device: String
+    /// The failure, in one line.
+    public var reason: String
+    /// The key of the scene in flight, whose remaining bands were computed on the CPU.
+    public var scene: String?
+    public var at: Double
+}
+
 /// A run ended (normally or on a signal).
 public struct BatchFinished: Codable, Equatable, Sendable {
     public var done: Int
@@ -88,12 +102,13 @@ public enum JournalRecord: Equatable, Sendable {
     case partDone(ScenePart)
     case sceneDone(SceneDone)
     case sceneFailed(SceneFailed)
+    case deviceFailed(DeviceFailed)
     case batchFinished(BatchFinished)
 }
 
 extension JournalRecord: Codable {
     private enum Kind: String, Codable {
-        case header, batch, start, part, done, failed, finished
+        case header, batch, start, part, done, failed, device, finished
     }
 
     private enum Key: String, CodingKey { case type }
@@ -107,6 +122,7 @@ extension JournalRecord: Codable {
         case .part: self = .partDone(try ScenePart(from: decoder))
         case .done: self = .sceneDone(try SceneDone(from: decoder))
         case .failed: self = .sceneFailed(try SceneFailed(from: decoder))
+        case .device: self = .deviceFailed(try DeviceFailed(from: decoder))
         case .finished: self = .batchFinished(try BatchFinished(from: decoder))
         }
     }
@@ -120,6 +136,7 @@ extension JournalRecord: Codable {
         case .partDone(let r): try container.encode(Kind.part, forKey: .type); try r.encode(to: encoder)
         case .sceneDone(let r): try container.encode(Kind.done, forKey: .type); try r.encode(to: encoder)
         case .sceneFailed(let r): try container.encode(Kind.failed, forKey: .type); try r.encode(to: encoder)
+        case .deviceFailed(let r): try container.encode(Kind.device, forKey: .type); try r.encode(to: encoder)
         case .batchFinished(let r): try container.encode(Kind.finished, forKey: .type); try r.encode(to: encoder)
         }
     }

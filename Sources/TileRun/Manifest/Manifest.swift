@@ -141,7 +141,7 @@ public final class Manifest: @unchecked Sendable {
     /// Whether the scene at `path` (with `partners`, its other files) must run, checked against the journal
     /// and the files as they are now: a done scene is skipped only when its input is the same files (or,
     /// touched, the same content) and every output is present with the recorded size and SHA-256.
-    public func decide(scene path: String, partners: [String] = []) -> SceneDecision {
+    public func decide(scene path: String, partners: [String] = [], device: String? = nil) -> SceneDecision {
         guard let scene = scene(path) else { return .run(reason: "new scene", parts: []) }
         guard let now = try? SceneIdentity.current(path: path, partners: partners) else {
             return .run(reason: "input cannot be examined", parts: [])
@@ -156,9 +156,9 @@ public final class Manifest: @unchecked Sendable {
             }
             return .skip
         case .running:
-            return .run(reason: "interrupted during attempt \(scene.attempts)", parts: usableParts(scene, input: now))
+            return resumed("interrupted during attempt \(scene.attempts)", scene, input: now, device: device)
         case .failed(let reason):
-            return .run(reason: "failed in attempt \(scene.attempts): \(reason)", parts: usableParts(scene, input: now))
+            return resumed("failed in attempt \(scene.attempts): \(reason)", scene, input: now, device: device)
         case .pending:
             return .run(reason: "new scene", parts: [])
         }
@@ -185,13 +185,13 @@ public final class Manifest: @unchecked Sendable {
                                               workingDirectory: workingDirectory, at: Manifest.now())))
     }
 
-    /// Records that work on the scene `input` identifies begins (`rows`: its height, for progress) and
-    /// returns the attempt number.
+    /// Records that work on the scene `input` identifies begins (`rows`: its height, for progress; `device`:
+    /// where its tiles run) and returns the attempt number.
     @discardableResult
-    public func sceneStarted(_ input: SceneIdentity, rows: Int? = nil) throws -> Int {
+    public func sceneStarted(_ input: SceneIdentity, rows: Int? = nil, device: String? = nil) throws -> Int {
         try mutex.withLock {
             let attempt = nextAttempt(input.path)
-            try appendLocked(.sceneStarted(SceneStarted(input: input, attempt: attempt, rows: rows, at: Manifest.now())))
+            try appendLocked(.sceneStarted(SceneStarted(input: input, attempt: attempt, rows: rows, device: device, at: Manifest.now())))
             return attempt
         }
     }
@@ -238,6 +238,12 @@ public final class Manifest: @unchecked Sendable {
         }
     }
 
+    /// Records that `device` failed while `scene` (a path) was in flight; the run goes on on the CPU.
+    public func deviceFailed(device: String, reason: String, scene path: String?) throws {
+        try append(.deviceFailed(DeviceFailed(device: device, reason: reason, scene: path.map(SceneIdentity.key(for:)),
+                                              at: Manifest.now())))
+    }
+
     /// Records the end of the run.
     public func batchFinished(done: Int, failed: Int, interrupted: Bool, seconds: Double) throws {
         try append(.batchFinished(BatchFinished(done: done, failed: failed, interrupted: interrupted, seconds: seconds, at: Manifest.now())))
@@ -278,6 +284,15 @@ public final class Manifest: @unchecked Sendable {
     }
 
     /// The scene's parts whose input is still the same file, as far as they verify.
+    /// Runs a scene again from its usable parts, or from the start when they come from another device.
+    private func resumed(_ reason: String, _ scene: SceneState, input: SceneIdentity, device: String?) -> SceneDecision {
+        let parts = usableParts(scene, input: input)
+        if !parts.isEmpty, let device, let saved = scene.device, saved != device {
+            return .run(reason: "\(reason); its saved bands were computed on \(saved), this run uses \(device)", parts: [])
+        }
+        return .run(reason: reason, parts: parts)
+    }
+
     private func usableParts(_ scene: SceneState, input: SceneIdentity) -> [ScenePart] {
         guard scene.input?.sameFile(as: input) == true else { return [] }
         return Array(scene.parts.prefix { $0.file.problem(at: layout.path($0.file.name)) == nil })

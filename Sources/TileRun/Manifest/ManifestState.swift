@@ -21,6 +21,8 @@ public struct SceneState: Equatable, Sendable {
     public internal(set) var input: SceneIdentity?
     /// The scene's height, when the run that started it said.
     public internal(set) var rows: Int?
+    /// Where its saved bands were computed, when the run that started it said ("cpu" after a device failure).
+    public internal(set) var device: String?
     /// Outputs of a done scene.
     public internal(set) var outputs: [OutputFile] = []
     /// Durable parts of a scene in flight or failed, contiguous from part 0.
@@ -46,6 +48,8 @@ public struct ManifestState: Equatable, Sendable {
     public internal(set) var lastBatch: BatchStarted?
     public internal(set) var lastFinished: BatchFinished?
     public internal(set) var lastSuccess: BatchFinished?
+    /// Device failures, oldest first.
+    public internal(set) var deviceFailures: [DeviceFailed] = []
 
     public init() {}
 
@@ -76,6 +80,7 @@ public struct ManifestState: Equatable, Sendable {
             scene.attempts = start.attempt
             scene.input = start.input
             scene.rows = start.rows
+            scene.device = start.device
             scene.outputs = []
             scene.timings = [:]
             scene.updated = start.at
@@ -103,6 +108,12 @@ public struct ManifestState: Equatable, Sendable {
             scene.attempts = failure.attempt
             scene.updated = failure.at
             scenes[failure.scene] = scene
+        case .deviceFailed(let failure):
+            deviceFailures.append(failure)
+            if let key = failure.scene, var scene = scenes[key], scene.status == .running {
+                scene.device = ComputeDevice.cpu.description
+                scenes[key] = scene
+            }
         case .batchFinished(let finished):
             lastFinished = finished
             if finished.succeeded { lastSuccess = finished }
@@ -123,7 +134,9 @@ public struct ManifestState: Equatable, Sendable {
             if let batch = state.lastBatch, batch.at > merged.lastBatch?.at ?? -.infinity { merged.lastBatch = batch }
             if let finished = state.lastFinished, finished.at > merged.lastFinished?.at ?? -.infinity { merged.lastFinished = finished }
             if let success = state.lastSuccess, success.at > merged.lastSuccess?.at ?? -.infinity { merged.lastSuccess = success }
+            merged.deviceFailures += state.deviceFailures
         }
+        merged.deviceFailures.sort { $0.at < $1.at }
         return merged
     }
 

@@ -83,6 +83,8 @@ public struct ManifestStatus: Codable, Equatable, Sendable {
     public var notes: [String]
     /// Per shard, when shards have worked in the folder; sorted by shard.
     public var shards: [ShardProgress] = []
+    /// Compute devices that failed during runs (the runs went on on the CPU), oldest first.
+    public var deviceFailures: [DeviceFailed]
 
     /// The summary of `state`.
     public init(outputFolder: String, state: ManifestState, lock: FolderLock.State, notes: [String] = []) {
@@ -109,6 +111,7 @@ public struct ManifestStatus: Codable, Equatable, Sendable {
         self.failed = failed.sorted { $0.scene < $1.scene }
         self.running = running.sorted { $0.scene < $1.scene }
         lastSuccess = state.lastSuccess.map { RunLog.timestamp(Date(timeIntervalSince1970: $0.at)) }
+        deviceFailures = state.deviceFailures
         self.notes = notes
     }
 
@@ -155,6 +158,10 @@ public struct ManifestStatus: Codable, Equatable, Sendable {
         }
         for scene in failed {
             lines.append("failed: \(scene.scene) (attempt \(scene.attempts)): \(scene.reason)")
+        }
+        for failure in deviceFailures {
+            let when = RunLog.timestamp(Date(timeIntervalSince1970: failure.at))
+            lines.append("device failed \(when): \(failure.device)\(failure.scene.map { " during \($0)" } ?? ""): \(failure.reason); finished on the CPU")
         }
         if let lastSuccess { lines.append("last complete run finished \(lastSuccess)") }
         return lines + notes

@@ -16,6 +16,8 @@ public enum RunEvent: Sendable {
     case sceneFinished(SceneResult)
     /// A scene, or an input that names nothing, failed: one line naming the file and the reason.
     case sceneFailed(String)
+    /// The compute device failed (one line); the batch in flight and the rest of the run use the CPU.
+    case deviceFailed(String)
 }
 
 /// Asks a running batch to stop at the next safe point: between batches of tiles and between scenes.
@@ -146,6 +148,14 @@ public struct BatchRunner: Sendable {
                 fail(Self.line(error, scene: scene), scene: scene)
             }
         }
+        // A device failure is journaled once, with the scene in flight, and reported.
+        var deviceFailureNoted = false
+        func noteDeviceFailure(during scene: SceneInput) {
+            guard !deviceFailureNoted, let failure = plan.session.deviceFailure else { return }
+            deviceFailureNoted = true
+            try? manifest?.deviceFailed(device: plan.device.description, reason: failure, scene: scene.manifestPath)
+            events(.deviceFailed(failure))
+        }
         var outputOwners: [String: SceneInput] = [:]
         scenes: for (index, scene) in found.scenes.enumerated() {
             if let signal = stop.signal {
@@ -172,11 +182,19 @@ public struct BatchRunner: Sendable {
                 do {
                     let input = try manifest.map { manifest in
                         let input = try SceneIdentity.current(path: scene.manifestPath, partners: scene.partners)
-                        try manifest.sceneStarted(input, rows: try? RasterReader(path: scene.files[0]).info.height)
+                        try manifest.sceneStarted(input, rows: try? RasterReader(path: scene.files[0]).info.height,
+                                                  device: activeDevice)
                         return input
                     }
                     let checkpoints = try manifest?.bandCheckpoints(scene: scene.manifestPath, stem: scene.name, parts: parts)
-                    let streamed = try processor.stream(scene, checkpoints: checkpoints, stop: stop) { events(.tilesDone($0)) }
+                    let streamed: StreamedScene
+                    do {
+                        streamed = try processor.stream(scene, checkpoints: checkpoints, stop: stop) { events(.tilesDone($0)) }
+                    } catch {
+                        noteDeviceFailure(during: scene)
+                        throw error
+                    }
+                    noteDeviceFailure(during: scene)
                     let streamSeconds = Date().timeIntervalSince(began)
                     collect()
                     finishing = (scene, Prefetch {
@@ -251,7 +269,7 @@ public struct BatchRunner: Sendable {
     /// summary entry rebuilt from the journal and its statistics file, so the batch summary stays the same.
     private func action(for scene: SceneInput, manifest: Manifest?, processor: SceneProcessor) -> SceneAction {
         guard let manifest else { return .run(reason: nil, parts: []) }
-        switch manifest.decide(scene: scene.manifestPath, partners: scene.partners) {
+        switch manifest.decide(scene: scene.manifestPath, partners: scene.partners, device: activeDevice) {
         case .run(let reason, let parts):
             return .run(reason: parts.isEmpty ? reason : "\(reason); \(parts.count) band\(parts.count == 1 ? "" : "s") saved", parts: parts)
         case .skip:
@@ -273,6 +291,11 @@ public struct BatchRunner: Sendable {
                                    statisticsJSON: paths.json, statisticsCSV: paths.csv,
                                    quicklook: plan.settings.writeQuicklook ? paths.quicklook : nil)
         return .succeeded(scene: scene.description, statistics: statistics, outputs: outputs, tiles: tiles, skippedTiles: skippedTiles)
+    }
+
+    /// Where tiles run now: the plan's device until it fails, then the CPU.
+    private var activeDevice: String {
+        plan.session.deviceFailure == nil ? plan.device.description : ComputeDevice.cpu.description
     }
 
     /// One line naming the file and the reason.

@@ -130,9 +130,29 @@ public struct SceneProcessor: Sendable {
         let finishQueue = DispatchQueue(label: "tilerun.finish")
         let finishSlots = DispatchSemaphore(value: 2)
         let failure = FirstError()
+        // Each batch is submitted before the previous one is waited for (on a device, the next input goes
+        // up while the previous batch computes); batches are still finished one by one in grid order.
+        var inFlight: (tiles: [TileInput], ticket: InferenceTicket?)?
+        func finish(_ batch: (tiles: [TileInput], ticket: InferenceTicket?)) throws {
+            let logits = try batch.ticket.map { try collect($0, tiles: batch.tiles.lazy.filter(\.hasData).count) } ?? []
+            finishSlots.wait()
+            finishQueue.async {
+                defer { finishSlots.signal() }
+                guard !failure.isSet else { return }
+                do {
+                    try finisher.take(batch.tiles, output: logits)
+                } catch {
+                    failure.set(error)
+                }
+            }
+            progress(batch.tiles.count)
+        }
         do {
             for index in batches.indices {
-                if stop?.isRequested == true { throw SceneInterrupted() }
+                if stop?.isRequested == true {
+                    if let batch = inFlight { try finish(batch) }
+                    throw SceneInterrupted()
+                }
                 let tiles = try reads.removeFirst().value.get()
                 if index + readAhead < batches.count {
                     reads.append(Prefetch(on: readQueue) { readBatch(index + readAhead) })
@@ -140,19 +160,11 @@ public struct SceneProcessor: Sendable {
                 try failure.check()
                 let inferred = tiles.filter(\.hasData)
                 skipped += tiles.count - inferred.count
-                let logits = inferred.isEmpty ? [] : try infer(inferred.map(\.values))
-                finishSlots.wait()
-                finishQueue.async {
-                    defer { finishSlots.signal() }
-                    guard !failure.isSet else { return }
-                    do {
-                        try finisher.take(tiles, output: logits)
-                    } catch {
-                        failure.set(error)
-                    }
-                }
-                progress(tiles.count)
+                let ticket = inferred.isEmpty ? nil : try submit(inferred.map(\.values))
+                if let batch = inFlight { try finish(batch) }
+                inFlight = (tiles, ticket)
             }
+            if let batch = inFlight { try finish(batch) }
             finishQueue.sync {}
             try failure.check()
         } catch {
@@ -164,9 +176,8 @@ public struct SceneProcessor: Sendable {
         return StreamedScene(scene: scene, sink: sink, tiles: grid.rows.count * grid.columns.count, skipped: skipped)
     }
 
-    /// Runs the model on a batch of normalized tiles; returns its output (logits or probabilities),
-    /// tile after tile, each `classes` planes of `tileSize`².
-    private func infer(_ tiles: [[Float]]) throws -> [Float] {
+    /// Submits a batch of normalized tiles to the model (`collect` returns its output).
+    private func submit(_ tiles: [[Float]]) throws -> InferenceTicket {
         let t = plan.tileSize
         let count = plan.fixedBatch ?? tiles.count
         var input: [Float] = []
@@ -174,14 +185,22 @@ public struct SceneProcessor: Sendable {
         for tile in tiles { input += tile }
         // A model with a fixed batch size gets blank tiles after the last real one; their outputs are dropped.
         input += [Float](repeating: 0, count: (count - tiles.count) * plan.channels * t * t)
-        let outputs = try plan.session.run([plan.inputName: Tensor(shape: [count, plan.channels, t, t], floats: input)],
-                                           threads: plan.settings.threads)
+        return try plan.session.submit([plan.inputName: Tensor(shape: [count, plan.channels, t, t], floats: input)],
+                                       threads: plan.settings.threads)
+    }
+
+    /// The output (logits or probabilities) of a batch of `tiles` tiles submitted with `submit`, tile
+    /// after tile, each `classes` planes of `tileSize`².
+    private func collect(_ ticket: InferenceTicket, tiles: Int) throws -> [Float] {
+        let t = plan.tileSize
+        let count = plan.fixedBatch ?? tiles
+        let outputs = try plan.session.wait(ticket)
         guard let output = outputs[plan.outputName], var values = output.floats,
               output.shape == [count, plan.outputChannels, t, t] else {
             throw ModelError(path: plan.settings.modelPath,
                              problem: "output '\(plan.outputName)' has shape \(outputs[plan.outputName]?.shape ?? []), expected [\(count), \(plan.outputChannels), \(t), \(t)] float32")
         }
-        values.removeLast((count - tiles.count) * plan.outputChannels * t * t)
+        values.removeLast((count - tiles) * plan.outputChannels * t * t)
         return values
     }
 }

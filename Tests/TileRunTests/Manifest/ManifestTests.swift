@@ -38,6 +38,26 @@ final class ManifestTests: XCTestCase {
         return classes
     }
 
+    /// Saved bands are reused only on the device that computed them: the last bits of the arithmetic differ.
+    func testSavedBandsFromAnotherDeviceAreNotReused() throws {
+        let a = try scene("a.tif")
+        let manifest = try Manifest.open(outputFolder: output, fingerprint: try fingerprint())
+        try manifest.sceneStarted(try SceneIdentity.current(path: a), rows: 64, device: "opencl:0.0 (GPU)")
+        try manifest.savePart(scene: a, stem: "a", index: 0, firstRow: 0, rows: 32, data: Data(count: 64 * 32))
+        func savedBands(_ decision: SceneDecision) -> Int? {
+            if case .run(_, let parts) = decision { return parts.count } else { return nil }
+        }
+        XCTAssertEqual(savedBands(manifest.decide(scene: a, device: "opencl:0.0 (GPU)")), 1)
+        XCTAssertEqual(manifest.decide(scene: a, device: "cpu"),
+                       .run(reason: "interrupted during attempt 1; its saved bands were computed on opencl:0.0 (GPU), this run uses cpu",
+                            parts: []))
+        // A device failure mid-scene: the scene's remaining bands come from the CPU kernels.
+        try manifest.deviceFailed(device: "opencl:0.0 (GPU)", reason: "lost", scene: a)
+        XCTAssertEqual(savedBands(manifest.decide(scene: a, device: "cpu")), 1)
+        XCTAssertEqual(manifest.state.deviceFailures.map(\.reason), ["lost"])
+        manifest.close()
+    }
+
     func testNewFolderGetsAHeaderAndScenesResume() throws {
         let a = try scene("a.tif"), b = try scene("b.tif"), c = try scene("c.tif")
         let manifest = try Manifest.open(outputFolder: output, fingerprint: try fingerprint())

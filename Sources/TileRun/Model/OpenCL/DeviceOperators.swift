@@ -84,12 +84,15 @@ private func broadcastStrides(_ shape: [Int], to outShape: [Int]) -> [Int] {
 
 /// How a GEMM call's right operand and output are laid out (see the `gemm` kernel).
 private struct GEMMCall {
-    var m = 0, n = 0, k = 0, groups = 1, source = 2
+    /// `source`: the kernels' FROM_CONV (0) or FROM_MATRIX (1).
+    var m = 0, n = 0, k = 0, groups = 1, source = 1
     var c = 0, cin = 0, h = 1, w = 1, ow = 1, ohw = 1, mTotal = 0
     var kh = 1, kw = 1, sy = 1, sx = 1, dy = 1, dx = 1, pt = 0, pl = 0
     var aOffset = 0, aRow = 0, aCol = 1, aGroup = 0, xOffset = 0, yOffset = 0, bRow = 0, bCol = 1
     var alpha: Float = 1, beta: Float = 0
     var activation = FusedActivation.none
+    /// Where the columns go when not densely: (plane, row, y0, x0, ys, xs) as the kernels' `out` reads it.
+    var scatter: [Int]?
 
     func enqueue(_ cl: OpenCLContext, a: DeviceBuffer, x: DeviceBuffer, y: DeviceBuffer, bias: DeviceBuffer?) throws {
         let act = activation.openCL
@@ -101,6 +104,7 @@ private struct GEMMCall {
             .int(c), .int(cin), .int(h), .int(w), .int(ow), .int(ohw), .int(mTotal),
             .int(kh), .int(kw), .int(sy), .int(sx), .int(dy), .int(dx), .int(pt), .int(pl),
             .int(bRow), .int(bCol), .float(alpha), .float(beta), .int(act.code), .float(act.a), .float(act.b),
+            .int8(scatter ?? [ohw, ow, 0, 0, 1, 1]),
         ], global: global, local: local)
     }
 }
@@ -118,7 +122,7 @@ private final class DeviceConv: DeviceOperator {
     init(node: NodeSpec, conv: InferenceSession.FusedConv?, cl: OpenCLContext) throws {
         self.node = node
         if let conv, let w = conv.weights.floats {
-            folded = (conv.weights.shape, try cl.upload(w, pooled: false), try conv.bias.map { try cl.upload($0, pooled: false) })
+            folded = (conv.weights.shape, try cl.upload(w), try conv.bias.map { try cl.upload($0) })
         } else {
             folded = nil
         }
@@ -187,34 +191,83 @@ private final class DeviceConv: DeviceOperator {
     }
 }
 
-/// ConvTranspose with constant weights: the same GEMM, gathering each output pixel's input taps.
+/// ConvTranspose as one stride-1 convolution per output phase: the outputs o ≡ o₀ (mod stride) along each
+/// axis receive only the kernel taps that land on input pixels (one of four for a 2×2 stride-2 kernel), so
+/// no multiply-adds are spent on the zeros between input pixels.
 private final class DeviceConvTranspose: DeviceOperator {
     let op: ConvTransposeOperator
-    /// Constant weights (packed) and bias, uploaded once; nil when they are run-time inputs.
-    let constant: (shape: [Int], weights: DeviceBuffer, bias: DeviceBuffer?, biasCount: Int)?
+    /// Constant weights (packed per phase) and bias, uploaded once; nil when they are run-time inputs.
+    let constant: (shape: [Int], packed: PhaseWeights, weights: DeviceBuffer, bias: DeviceBuffer?, biasCount: Int)?
 
     init(op: ConvTransposeOperator, weights: Tensor?, bias: Tensor?, cl: OpenCLContext) throws {
         self.op = op
-        if let weights, let packed = Self.pack(weights, groups: op.groups), bias == nil || bias?.floats != nil {
-            constant = (weights.shape, try cl.upload(packed, pooled: false), try bias?.floats.map { try cl.upload($0, pooled: false) }, bias?.count ?? 0)
+        if let weights, let packed = try Self.pack(weights, op: op), bias == nil || bias?.floats != nil {
+            constant = (weights.shape, packed, try cl.upload(packed.values),
+                        try bias?.floats.map { try cl.upload($0) }, bias?.count ?? 0)
         } else {
             constant = nil
         }
     }
 
-    /// Weights [in channel][out channel per group][kernel] regrouped to [group][out channel][in channel · kernel]
-    /// rows, as the GEMM reads them; nil when they do not divide into the groups.
-    static func pack(_ w: Tensor, groups: Int) -> [Float]? {
-        guard let values = w.floats, w.rank >= 3, groups >= 1, w.shape[0] % groups == 0 else { return nil }
+    /// The taps of one phase along one axis: outputs o with (o + pad) mod stride = ρ take kernel taps
+    /// `taps` (descending, so that their input pixels ascend), `step` input pixels apart.
+    struct AxisPhase {
+        let residue: Int, taps: [Int], step: Int
+
+        /// Every phase of an axis (a 1-D input's missing axis: stride 1, kernel 1).
+        static func all(stride s: Int, dilation d: Int, kernel: Int) -> [AxisPhase] {
+            var g = s, r = d
+            while r != 0 { (g, r) = (r, g % r) }  // gcd(s, d)
+            return (0..<s).map { rho in
+                AxisPhase(residue: rho, taps: (0..<kernel).reversed().filter { (rho - $0 * d) % s == 0 }, step: d / g)
+            }
+        }
+
+        /// For an output axis of `size` with leading pad `pad`: the first output of the phase, how many
+        /// there are, and the stride-1 convolution's leading pad (output first + j·stride takes input
+        /// j − convPad + u·step through tap taps[u]).
+        func place(size: Int, stride s: Int, dilation d: Int, pad: Int) -> (first: Int, count: Int, convPad: Int) {
+            let first = ((residue - pad) % s + s) % s
+            let count = first < size ? (size - first + s - 1) / s : 0
+            let convPad = taps.isEmpty ? 0 : -(first + pad - taps[0] * d) / s
+            return (first, count, convPad)
+        }
+    }
+
+    /// Weights [in channel][out channel per group][kernel] regrouped per phase (row phases outer) into
+    /// [group][out channel][in channel · phase taps] rows, as the GEMM reads them.
+    struct PhaseWeights {
+        var values: [Float] = []
+        /// Per phase, row-major over (row phase, column phase): the axes' phases and the phase's offset in `values`.
+        var phases: [(y: AxisPhase, x: AxisPhase, offset: Int)] = []
+        var strides: (y: Int, x: Int), dilations: (y: Int, x: Int)
+    }
+
+    /// nil when the weights do not divide into the groups or do not match the kernel shape.
+    static func pack(_ w: Tensor, op: ConvTransposeOperator) throws -> PhaseWeights? {
+        let groups = op.groups
+        guard let values = w.floats, w.rank == 3 || w.rank == 4, groups >= 1, w.shape[0] % groups == 0 else { return nil }
+        let spatial = w.rank - 2, two = spatial == 2
+        let g = try WindowGeometry(node: op.node, spatialRank: spatial, kernel: op.kernelShape ?? Array(w.shape[2...]))
+        guard g.kernel == Array(w.shape[2...]) else { return nil }
         let (cin, coutG) = (w.shape[0], w.shape[1])
-        let taps = w.shape[2...].reduce(1, *)
         let cinG = cin / groups
-        var packed = [Float](repeating: 0, count: values.count)
-        for g in 0..<groups {
-            for m in 0..<coutG {
-                for c in 0..<cinG {
-                    for r in 0..<taps {
-                        packed[((g * coutG + m) * cinG + c) * taps + r] = values[((g * cinG + c) * coutG + m) * taps + r]
+        let (kh, kw) = (two ? g.kernel[0] : 1, g.kernel[spatial - 1])
+        var packed = PhaseWeights(strides: (two ? g.strides[0] : 1, g.strides[spatial - 1]),
+                                  dilations: (two ? g.dilations[0] : 1, g.dilations[spatial - 1]))
+        packed.values.reserveCapacity(values.count)
+        for py in AxisPhase.all(stride: packed.strides.y, dilation: packed.dilations.y, kernel: kh) {
+            for px in AxisPhase.all(stride: packed.strides.x, dilation: packed.dilations.x, kernel: kw) {
+                packed.phases.append((py, px, packed.values.count))
+                for grp in 0..<groups {
+                    for m in 0..<coutG {
+                        for c in 0..<cinG {
+                            for ky in py.taps {
+                                for kx in px.taps {
+                                    packed.values.append(values[(((grp * cinG + c) * coutG + m) * kh + ky) * kw + kx])
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -223,47 +276,51 @@ private final class DeviceConvTranspose: DeviceOperator {
     }
 
     func run(_ step: DeviceStep) throws -> [StepValue]? {
-        let weightShape: [Int], weights: DeviceBuffer, bias: DeviceBuffer?, biasCount: Int
+        let weightShape: [Int], packed: PhaseWeights, weights: DeviceBuffer, bias: DeviceBuffer?, biasCount: Int
         if let constant {
-            (weightShape, weights, bias, biasCount) = constant
+            (weightShape, packed, weights, bias, biasCount) = constant
         } else {
-            guard step.isFloat(1), let w = try step.host(1), let packed = Self.pack(w, groups: op.groups) else { return nil }
+            guard step.isFloat(1), let w = try step.host(1), let p = try Self.pack(w, op: op) else { return nil }
             let b = try step.host(2)
             guard b == nil || b?.element == .float32 else { return nil }
-            (weightShape, weights) = (w.shape, try step.upload(packed))
+            (weightShape, packed, weights) = (w.shape, p, try step.upload(p.values))
             (bias, biasCount) = (try b?.floats.map { try step.upload($0) }, b?.count ?? 0)
         }
-        guard step.isFloat(0), let shape = step.shape(0), shape.count == weightShape.count, shape.count == 3 || shape.count == 4 else { return nil }
+        guard step.isFloat(0), let shape = step.shape(0), shape.count == weightShape.count else { return nil }
         let groups = op.groups
         let (n, cin) = (shape[0], shape[1])
-        guard groups >= 1, cin == weightShape[0], cin % groups == 0 else { return nil }
-        let spatial = shape.count - 2
+        guard cin == weightShape[0], cin % groups == 0, bias == nil || biasCount == weightShape[1] * groups else { return nil }
+        let spatial = shape.count - 2, two = spatial == 2
         let geometry = try op.geometry(inputSize: Array(shape[2...]), weightShape: weightShape)
-        let g = geometry.window
-        let two = spatial == 2
-        var call = GEMMCall()
-        call.source = 1
-        call.groups = groups
-        call.m = weightShape[1]
-        call.mTotal = call.m * groups
-        guard bias == nil || biasCount == call.mTotal else { return nil }
-        call.c = cin / groups
-        call.cin = cin
-        (call.h, call.w) = (two ? shape[2] : 1, shape[shape.count - 1])
-        let oh = two ? geometry.outSize[0] : 1
-        call.ow = geometry.outSize[spatial - 1]
-        call.ohw = oh * call.ow
-        (call.kh, call.kw) = (two ? g.kernel[0] : 1, g.kernel[spatial - 1])
-        (call.sy, call.sx) = (two ? g.strides[0] : 1, g.strides[spatial - 1])
-        (call.dy, call.dx) = (two ? g.dilations[0] : 1, g.dilations[spatial - 1])
-        (call.pt, call.pl) = (two ? geometry.padsBegin[0] : 0, geometry.padsBegin[spatial - 1])
-        call.n = n * call.ohw
-        call.k = call.c * call.kh * call.kw
-        call.aRow = call.k
-        call.aGroup = call.m * call.k
+        let (oh, ow) = (two ? geometry.outSize[0] : 1, geometry.outSize[spatial - 1])
+        let (pt, pl) = (two ? geometry.padsBegin[0] : 0, geometry.padsBegin[spatial - 1])
         let x = try step.device(0)
-        let y = try step.output([n, call.mTotal] + geometry.outSize)
-        try call.enqueue(step.cl, a: weights, x: x.buffer, y: y.buffer, bias: bias)
+        let y = try step.output([n, weightShape[1] * groups] + geometry.outSize)
+        for phase in packed.phases {
+            let rows = phase.y.place(size: oh, stride: packed.strides.y, dilation: packed.dilations.y, pad: pt)
+            let columns = phase.x.place(size: ow, stride: packed.strides.x, dilation: packed.dilations.x, pad: pl)
+            guard rows.count > 0, columns.count > 0 else { continue }
+            // A phase no tap reaches has K = 0: the GEMM writes the bias alone.
+            var call = GEMMCall()
+            call.source = 0
+            call.groups = groups
+            call.m = weightShape[1]
+            call.mTotal = call.m * groups
+            call.c = cin / groups
+            call.cin = cin
+            (call.h, call.w) = (two ? shape[2] : 1, shape[shape.count - 1])
+            (call.ow, call.ohw) = (columns.count, rows.count * columns.count)
+            (call.kh, call.kw) = (phase.y.taps.count, phase.x.taps.count)
+            (call.dy, call.dx) = (phase.y.step, phase.x.step)
+            (call.pt, call.pl) = (rows.convPad, columns.convPad)
+            call.n = n * call.ohw
+            call.k = call.c * call.kh * call.kw
+            call.aOffset = phase.offset
+            call.aRow = call.k
+            call.aGroup = call.m * call.k
+            call.scatter = [oh * ow, ow, rows.first, columns.first, packed.strides.y, packed.strides.x]
+            try call.enqueue(step.cl, a: weights, x: x.buffer, y: y.buffer, bias: bias)
+        }
         return [.device(y)]
     }
 }

@@ -64,16 +64,23 @@ inline float activate(float x, int act, float a, float b) {
 #define LY (TM / RM)
 #define THREADS (LX * LY)
 
-// Where GEMM's right operand comes from: an implicit im2col of a convolution input, the same for a
-// transposed convolution (taps that land between input pixels read 0), or a strided matrix.
+// Where GEMM's right operand comes from: an implicit im2col of a convolution input, or a strided matrix.
 #define FROM_CONV 0
-#define FROM_CONV_TRANSPOSE 1
-#define FROM_MATRIX 2
+#define FROM_MATRIX 1
+
+// Where column n = (b, oy, ox) of the product goes: Y[yOffset + (b·Mtotal + g·M + m)·plane + (y0 + oy·ys)·row + x0 + ox·xs],
+// with out = (plane, row, y0, x0, ys, xs). Dense outputs: (OHW, OW, 0, 0, 1, 1); one phase of a transposed
+// convolution: every ys-th row and xs-th column of the full output from (y0, x0).
+// scatter_offset is that offset without yOffset and the channel's (g·M + m)·plane.
+inline int scatter_offset(int n, int OHW, int OW, int Mtotal, int8 out) {
+    const int b = n / OHW, p = n - b * OHW, oy = p / OW, ox = p - oy * OW;
+    return b * Mtotal * out.s0 + (out.s2 + oy * out.s4) * out.s1 + out.s3 + ox * out.s5;
+}
 
 // Y = act(alpha · A·B + bias + beta · Y) for one group (get_group_id(2)).
 // A[m, k] = A[aOffset + g·aGroup + m·aRow + k·aCol]: convolution weights [M][C·KH·KW] or a matrix.
-// Column n of B is output pixel (b, oy, ox) of a convolution, or column n of a matrix.
-// Y[yOffset + (b·Mtotal + g·M + m)·OHW + p]: NCHW for convolutions; for matrices OHW = N, Mtotal = M.
+// Column n of B is output pixel (b, oy, ox) of a convolution, or column n of a matrix (OHW = OW = N).
+// Row m of the product goes to output channel g·M + m of Mtotal (scatter_offset).
 __kernel __attribute__((reqd_work_group_size(LX, LY, 1)))
 void gemm(__global const float* A, int aOffset, int aRow, int aCol, int aGroup,
           __global const float* X, int xOffset,
@@ -82,7 +89,7 @@ void gemm(__global const float* A, int aOffset, int aRow, int aCol, int aGroup,
           int M, int N, int K, int source,
           int C, int Cin, int H, int W, int OW, int OHW, int Mtotal,
           int KH, int KW, int sy, int sx, int dy, int dx, int pt, int pl,
-          int bRow, int bCol, float alpha, float beta, int act, float act0, float act1)
+          int bRow, int bCol, float alpha, float beta, int act, float act0, float act1, int8 out)
 {
     __local float As[TK][TM + 1];   // +1: the k-fastest stores would otherwise hit one bank
     __local float Bs[TK][TN];
@@ -125,19 +132,8 @@ void gemm(__global const float* A, int aOffset, int aRow, int aCol, int aGroup,
                 } else {
                     int c = k / KHW, r = k - c * KHW;
                     int ky = r / KW, kx = r - ky * KW;
-                    int iy, ix;
-                    bool inside;
-                    if (source == FROM_CONV) {
-                        iy = oy * sy - pt + ky * dy;
-                        ix = ox * sx - pl + kx * dx;
-                        inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
-                    } else {
-                        int ty = oy + pt - ky * dy, tx = ox + pl - kx * dx;
-                        iy = ty / sy;
-                        ix = tx / sx;
-                        inside = ty >= 0 && tx >= 0 && iy * sy == ty && ix * sx == tx && iy < H && ix < W;
-                    }
-                    if (inside) v = X[xBase + (c * H + iy) * W + ix];
+                    int iy = oy * sy - pt + ky * dy, ix = ox * sx - pl + kx * dx;
+                    if (iy >= 0 && iy < H && ix >= 0 && ix < W) v = X[xBase + (c * H + iy) * W + ix];
                 }
             }
             Bs[bk][bn] = v;
@@ -166,8 +162,7 @@ void gemm(__global const float* A, int aOffset, int aRow, int aCol, int aGroup,
         for (int j = 0; j < RN; j++) {
             int nn = n0 + lx + j * LX;
             if (nn >= N) continue;
-            int b = nn / OHW, p = nn - b * OHW;
-            int yi = yOffset + (b * Mtotal + g * M + m) * OHW + p;
+            int yi = yOffset + (g * M + m) * out.s0 + scatter_offset(nn, OHW, OW, Mtotal, out);
             float v = alpha * acc[i][j] + bv;
             if (beta != 0.0f) v += beta * Y[yi];
             Y[yi] = activate(v, act, act0, act1);
@@ -176,9 +171,8 @@ void gemm(__global const float* A, int aOffset, int aRow, int aCol, int aGroup,
 }
 
 // The same product for CPU devices: each work-item accumulates BM rows × 16 columns in float8 registers
-// (no local memory, no barriers). Columns that lie in one output row load as two vectors (convolution,
-// stride 1) or from one input row (transposed convolution); the others are gathered lane by lane from
-// pixels decoded once. Global size (⌈N/16⌉, ⌈M/BM⌉, groups).
+// (no local memory, no barriers). Columns that lie in one output row of a stride-1 convolution load as
+// two vectors; the others are gathered lane by lane from pixels decoded once. Global size (⌈N/16⌉, ⌈M/BM⌉, groups).
 __kernel void gemm_block(__global const float* A, int aOffset, int aRow, int aCol, int aGroup,
                          __global const float* X, int xOffset,
                          __global float* Y, int yOffset,
@@ -186,7 +180,7 @@ __kernel void gemm_block(__global const float* A, int aOffset, int aRow, int aCo
                          int M, int N, int K, int source,
                          int C, int Cin, int H, int W, int OW, int OHW, int Mtotal,
                          int KH, int KW, int sy, int sx, int dy, int dx, int pt, int pl,
-                         int bRow, int bCol, float alpha, float beta, int act, float act0, float act1)
+                         int bRow, int bCol, float alpha, float beta, int act, float act0, float act1, int8 out)
 {
     const int n0 = get_global_id(0) * 16, m0 = get_global_id(1) * BM, g = get_global_id(2);
     if (n0 >= N || m0 >= M) return;
@@ -208,7 +202,7 @@ __kernel void gemm_block(__global const float* A, int aOffset, int aRow, int aCo
         oy0 = p0 / OW;
         ox0 = p0 - oy0 * OW;
         xBase0 = xOffset + (b0 * Cin + g * C) * H * W;
-        contiguous = full && ox0 + 16 <= OW && (source == FROM_CONV_TRANSPOSE || sx == 1);
+        contiguous = full && ox0 + 16 <= OW && sx == 1;
     }
     // Lanes decoded once for the gathered cases (oyL < 0: past the last column).
     int oyL[16], oxL[16], baseL[16];
@@ -234,23 +228,6 @@ __kernel void gemm_block(__global const float* A, int aOffset, int aRow, int aCo
                 v0 = vload8(0, t);
                 v1 = vload8(1, t);
             }
-        } else if (contiguous && source == FROM_CONV_TRANSPOSE) {
-            // One output row: the tap's input row is the same for all lanes (or none), and the lanes it
-            // reaches are every sx-th from `first`, reading consecutive input columns.
-            const int ty = oy0 + pt - ky * dy, iy = ty / sy;
-            if (ty < 0 || iy * sy != ty || iy >= H) {
-                if (++kx == KW) { kx = 0; if (++ky == KH) { ky = 0; c++; } }
-                continue;
-            }
-            const int tx0 = ox0 + pl - kx * dx;
-            const int first = ((-tx0) % sx + sx) % sx, ix0 = (tx0 + first) / sx;
-            __global const float* s = X + xBase0 + (c * H + iy) * W;
-            for (int l = 0; l < 16; l++) t[l] = 0.0f;
-            for (int l = first, ix = ix0; l < 16; l += sx, ix++) {
-                if (ix >= 0 && ix < W) t[l] = s[ix];
-            }
-            v0 = vload8(0, t);
-            v1 = vload8(1, t);
         } else if (contiguous) {
             const int iy = oy0 * sy - pt + ky * dy, ix = ox0 - pl + kx * dx;
             __global const float* s = X + xBase0 + (c * H + iy) * W + ix;
@@ -266,19 +243,9 @@ __kernel void gemm_block(__global const float* A, int aOffset, int aRow, int aCo
             }
         } else {
             for (int l = 0; l < 16; l++) {
-                int iy, ix;
-                bool inside;
-                if (source == FROM_CONV) {
-                    iy = oyL[l] * sy - pt + ky * dy;
-                    ix = oxL[l] * sx - pl + kx * dx;
-                    inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
-                } else {
-                    int ty = oyL[l] + pt - ky * dy, tx = oxL[l] + pl - kx * dx;
-                    iy = ty / sy;
-                    ix = tx / sx;
-                    inside = ty >= 0 && tx >= 0 && iy * sy == ty && ix * sx == tx && iy < H && ix < W;
-                }
-                t[l] = (oyL[l] >= 0 && inside) ? X[baseL[l] + (c * H + iy) * W + ix] : 0.0f;
+                const int iy = oyL[l] * sy - pt + ky * dy, ix = oxL[l] * sx - pl + kx * dx;
+                const bool inside = oyL[l] >= 0 && iy >= 0 && iy < H && ix >= 0 && ix < W;
+                t[l] = inside ? X[baseL[l] + (c * H + iy) * W + ix] : 0.0f;
             }
             v0 = vload8(0, t);
             v1 = vload8(1, t);
@@ -294,6 +261,8 @@ __kernel void gemm_block(__global const float* A, int aOffset, int aRow, int aCo
             if (++ky == KH) { ky = 0; c++; }
         }
     }
+    int yL[16];  // each lane's output offset, decoded once for all rows
+    for (int l = 0; l < 16; l++) yL[l] = n0 + l < N ? scatter_offset(n0 + l, OHW, OW, Mtotal, out) : 0;
     #pragma unroll
     for (int i = 0; i < BM; i++) {
         const int m = m0 + i;
@@ -305,8 +274,7 @@ __kernel void gemm_block(__global const float* A, int aOffset, int aRow, int aCo
         for (int l = 0; l < 16; l++) {
             const int n = n0 + l;
             if (n >= N) break;
-            const int b = n / OHW, p = n - b * OHW;
-            const int yi = yOffset + (b * Mtotal + g * M + m) * OHW + p;
+            const int yi = yOffset + (g * M + m) * out.s0 + yL[l];
             float v = alpha * r[l] + bv;
             if (beta != 0.0f) v += beta * Y[yi];
             Y[yi] = activate(v, act, act0, act1);

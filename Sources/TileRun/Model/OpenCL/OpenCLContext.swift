@@ -1,24 +1,32 @@
 import COpenCL
 import Foundation
 
-/// One device's context, in-order command queue and built kernel program, shared by every session on
-/// that device in the process (the program is built, or loaded from the cache, once).
+/// One device's context, command queues and built kernel program, shared by every session on that
+/// device in the process (the program is built, or loaded from the cache, once).
 ///
-/// Kernel objects hold their arguments, so enqueueing is serialized: callers hold `lock` from the first
-/// `enqueue` of a run to its last read.
+/// Three in-order queues: kernels run on the compute queue; run-time values go up on the upload queue
+/// and outputs come back on the download queue, so that a batch's transfers overlap another batch's
+/// kernels. Kernel objects hold their arguments, so enqueueing is serialized: callers hold `lock` while
+/// they enqueue a batch.
 final class OpenCLContext: @unchecked Sendable {
     let device: OpenCLDevice
     let tiling: KernelSource.GEMMTiling
     /// Whether the program came from the on-disk cache rather than a source build.
     let programCacheHit: Bool
-    /// Serializes runs on this device: kernel arguments and the queue are shared state.
+    /// Serializes enqueueing on this device: kernel arguments and the queues are shared state.
     let lock = NSLock()
 
     private let context: cl_context
     private let queue: cl_command_queue
+    private let uploads: cl_command_queue
+    private let downloads: cl_command_queue
     private let program: cl_program
     private var kernels: [String: cl_kernel] = [:]
-    private let pool = BufferPool()
+    /// Buffers the compute queue alone writes and reads: reused in queue order, so as soon as released.
+    private let pool = ResourcePool<cl_mem> { clReleaseMemObject($0) }
+    /// Upload targets: written on the upload queue, so reused only once the batch holding them is over.
+    private let transferPool = ResourcePool<cl_mem> { clReleaseMemObject($0) }
+    private let stagingPool: ResourcePool<HostStaging.Memory>
 
     nonisolated(unsafe) private static var shared: [String: OpenCLContext] = [:]
     private static let sharedLock = NSLock()
@@ -46,25 +54,31 @@ final class OpenCLContext: @unchecked Sendable {
             throw OpenCLError(status, "clCreateContext for \(device.name)")
         }
         self.context = context
-        guard let queue = clCreateCommandQueue(context, id, 0, &status), status == CL_SUCCESS else {
-            clReleaseContext(context)
-            throw OpenCLError(status, "clCreateCommandQueue for \(device.name)")
+        var queues: [cl_command_queue] = []
+        for _ in 0..<3 {
+            guard let queue = clCreateCommandQueue(context, id, 0, &status), status == CL_SUCCESS else {
+                queues.forEach { clReleaseCommandQueue($0) }
+                clReleaseContext(context)
+                throw OpenCLError(status, "clCreateCommandQueue for \(device.name)")
+            }
+            queues.append(queue)
         }
-        self.queue = queue
+        (queue, uploads, downloads) = (queues[0], queues[1], queues[2])
+        stagingPool = HostStaging.pool(unmappingOn: queues[1])
         do {
             (program, programCacheHit) = try cache.build(source: source, options: self.tiling.buildOptions, context: context, device: device)
         } catch {
-            clReleaseCommandQueue(queue)
+            queues.forEach { clReleaseCommandQueue($0) }
             clReleaseContext(context)
             throw error
         }
     }
 
     deinit {
-        pool.drain()
+        releaseIdleBuffers()
         for kernel in kernels.values { clReleaseKernel(kernel) }
         clReleaseProgram(program)
-        clReleaseCommandQueue(queue)
+        for q in [queue, uploads, downloads] { clReleaseCommandQueue(q) }
         clReleaseContext(context)
     }
 
@@ -82,18 +96,10 @@ final class OpenCLContext: @unchecked Sendable {
         return DeviceBuffer(memory: memory, bytes: bytes, pool: pool)
     }
 
-    /// A buffer holding a copy of `values` (copied before this returns). `pooled: false` for weights,
-    /// which live as long as their session.
-    func upload<T>(_ values: [T], pooled: Bool = true) throws -> DeviceBuffer {
+    /// A buffer holding a copy of `values` (copied before this returns), for weights and other values
+    /// kept as long as their owner: it is not pooled.
+    func upload<T>(_ values: [T]) throws -> DeviceBuffer {
         let bytes = max(values.count, 1) * MemoryLayout<T>.stride
-        if pooled, !values.isEmpty, let recycled = pool.take(bytes) {
-            let buffer = DeviceBuffer(memory: recycled, bytes: bytes, pool: pool)
-            try values.withUnsafeBytes { raw in
-                try OpenCLError.check(clEnqueueWriteBuffer(queue, recycled, cl_bool(CL_TRUE), 0, raw.count, raw.baseAddress, 0, nil, nil),
-                                      "writing \(raw.count) bytes to \(device.name)")
-            }
-            return buffer
-        }
         var status: cl_int = 0
         let memory: cl_mem? = values.withUnsafeBytes { raw in
             raw.count == 0
@@ -102,10 +108,79 @@ final class OpenCLContext: @unchecked Sendable {
                                  UnsafeMutableRawPointer(mutating: raw.baseAddress), &status)
         }
         guard let memory, status == CL_SUCCESS else { throw OpenCLError(status, "allocating \(bytes) bytes on \(device.name)") }
-        return DeviceBuffer(memory: memory, bytes: bytes, pool: pooled ? pool : nil)
+        return DeviceBuffer(memory: memory, bytes: bytes, pool: nil)
     }
 
-    /// Reads the first `count` elements of `buffer`, waiting for the queue to reach it.
+    /// A buffer that will hold a copy of `values`: they are copied into pinned host memory now and sent on
+    /// the upload queue, and the compute queue's next commands wait for them. The buffer and the staging
+    /// memory must stay referenced until the commands using them have completed (`DeviceBatch` holds them).
+    func uploadAsync<T>(_ values: [T]) throws -> (buffer: DeviceBuffer, staging: HostStaging) {
+        let bytes = max(values.count, 1) * MemoryLayout<T>.stride
+        let buffer: DeviceBuffer
+        if let recycled = transferPool.take(bytes) {
+            buffer = DeviceBuffer(memory: recycled, bytes: bytes, pool: transferPool)
+        } else {
+            var status: cl_int = 0
+            guard let memory = clCreateBuffer(context, cl_mem_flags(CL_MEM_READ_WRITE), bytes, nil, &status), status == CL_SUCCESS else {
+                throw OpenCLError(status, "allocating \(bytes) bytes on \(device.name)")
+            }
+            buffer = DeviceBuffer(memory: memory, bytes: bytes, pool: transferPool)
+        }
+        let staging = try self.staging(bytes)
+        guard !values.isEmpty else { return (buffer, staging) }
+        values.withUnsafeBytes { staging.pointer.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        var written: cl_event?
+        try OpenCLError.check(clEnqueueWriteBuffer(uploads, buffer.memory, cl_bool(CL_FALSE), 0, values.count * MemoryLayout<T>.stride,
+                                                   staging.pointer, 0, nil, &written), "writing \(bytes) bytes to \(device.name)")
+        defer { clReleaseEvent(written) }
+        try OpenCLError.check(clFlush(uploads), "starting an upload to \(device.name)")
+        try OpenCLError.check(clEnqueueBarrierWithWaitList(queue, 1, &written, nil), "ordering an upload to \(device.name)")
+        return (buffer, staging)
+    }
+
+    /// Starts reading the first `count` floats of `buffer` into pinned host memory on the download queue,
+    /// after `after` (the batch's last compute command). `buffer` must stay referenced until `event` completes.
+    func downloadAsync(_ buffer: DeviceBuffer, count: Int, after: DeviceEvent) throws -> (staging: HostStaging, event: DeviceEvent) {
+        let bytes = max(count, 1) * 4
+        let staging = try self.staging(bytes)
+        var wait: cl_event? = after.event
+        var read: cl_event?
+        try OpenCLError.check(clEnqueueReadBuffer(downloads, buffer.memory, cl_bool(CL_FALSE), 0, count * 4, staging.pointer, 1, &wait, &read),
+                              "reading \(count * 4) bytes from \(device.name)")
+        try OpenCLError.check(clFlush(downloads), "starting a download from \(device.name)")
+        return (staging, DeviceEvent(read!))
+    }
+
+    /// An event that completes when every command enqueued on the compute queue so far has; starts them.
+    func marker() throws -> DeviceEvent {
+        var event: cl_event?
+        try OpenCLError.check(clEnqueueMarkerWithWaitList(queue, 0, nil, &event), "marking the queue of \(device.name)")
+        try OpenCLError.check(clFlush(queue), "starting the queue of \(device.name)")
+        return DeviceEvent(event!)
+    }
+
+    /// Waits for every queue to run dry, ignoring failures (the device may be the reason for the wait).
+    func waitForQueues() {
+        for q in [uploads, queue, downloads] { clFinish(q) }
+    }
+
+    /// Pinned host memory of `bytes`, from the pool when a block of that size is free.
+    private func staging(_ bytes: Int) throws -> HostStaging {
+        if let recycled = stagingPool.take(bytes) { return HostStaging(recycled, pool: stagingPool) }
+        var status: cl_int = 0
+        guard let memory = clCreateBuffer(context, cl_mem_flags(CL_MEM_READ_WRITE | CL_MEM_ALLOC_HOST_PTR), bytes, nil, &status),
+              status == CL_SUCCESS else {
+            throw OpenCLError(status, "allocating \(bytes) bytes of host memory for \(device.name)")
+        }
+        let flags = cl_map_flags(CL_MAP_READ | CL_MAP_WRITE)
+        guard let pointer = clEnqueueMapBuffer(uploads, memory, cl_bool(CL_TRUE), flags, 0, bytes, 0, nil, nil, &status), status == CL_SUCCESS else {
+            clReleaseMemObject(memory)
+            throw OpenCLError(status, "mapping \(bytes) bytes of host memory for \(device.name)")
+        }
+        return HostStaging(HostStaging.Memory(buffer: memory, pointer: pointer, bytes: bytes), pool: stagingPool)
+    }
+
+    /// Reads the first `count` elements of `buffer`, waiting for the compute queue to reach it.
     func download<T>(_ buffer: DeviceBuffer, count: Int, as type: T.Type) throws -> [T] {
         guard count > 0 else { return [] }
         var failure: cl_int = CL_SUCCESS
@@ -118,8 +193,12 @@ final class OpenCLContext: @unchecked Sendable {
         return values
     }
 
-    /// Frees every idle pooled buffer (after running out of device memory).
-    func releaseIdleBuffers() { pool.drain() }
+    /// Frees every idle pooled buffer and staging block (after running out of device memory).
+    func releaseIdleBuffers() {
+        pool.drain()
+        transferPool.drain()
+        stagingPool.drain()
+    }
 
     // MARK: Kernels
 
@@ -196,9 +275,9 @@ final class OpenCLContext: @unchecked Sendable {
 final class DeviceBuffer: @unchecked Sendable {
     let memory: cl_mem
     let bytes: Int
-    private let pool: BufferPool?
+    private let pool: ResourcePool<cl_mem>?
 
-    fileprivate init(memory: cl_mem, bytes: Int, pool: BufferPool?) {
+    fileprivate init(memory: cl_mem, bytes: Int, pool: ResourcePool<cl_mem>?) {
         self.memory = memory
         self.bytes = bytes
         self.pool = pool
@@ -209,20 +288,90 @@ final class DeviceBuffer: @unchecked Sendable {
     }
 }
 
-/// Idle device buffers by exact byte size.
-private final class BufferPool: @unchecked Sendable {
-    private var idle: [Int: [cl_mem]] = [:]
-    private let lock = NSLock()
+/// Pinned host memory that transfers copy from and to directly: a CL_MEM_ALLOC_HOST_PTR buffer, mapped
+/// once (page-locked on NVIDIA, which copies pageable memory through a staging buffer of its own).
+/// Goes back to its context's pool when the last reference goes.
+final class HostStaging: @unchecked Sendable {
+    struct Memory {
+        let buffer: cl_mem
+        let pointer: UnsafeMutableRawPointer
+        let bytes: Int
+    }
 
-    func take(_ bytes: Int) -> cl_mem? {
+    private let memory: Memory
+    private let pool: ResourcePool<Memory>
+    var pointer: UnsafeMutableRawPointer { memory.pointer }
+
+    fileprivate init(_ memory: Memory, pool: ResourcePool<Memory>) {
+        self.memory = memory
+        self.pool = pool
+    }
+
+    deinit { pool.give(memory, bytes: memory.bytes) }
+
+    /// A pool whose blocks are unmapped on `queue` (retained) and freed when drained.
+    fileprivate static func pool(unmappingOn queue: cl_command_queue) -> ResourcePool<Memory> {
+        clRetainCommandQueue(queue)
+        let handle = QueueHandle(queue)
+        return ResourcePool<Memory>(onDeinit: { clReleaseCommandQueue(handle.queue) }) { m in
+            clEnqueueUnmapMemObject(handle.queue, m.buffer, m.pointer, 0, nil, nil)
+            clReleaseMemObject(m.buffer)
+        }
+    }
+
+    private struct QueueHandle: @unchecked Sendable {
+        let queue: cl_command_queue
+        init(_ queue: cl_command_queue) { self.queue = queue }
+    }
+}
+
+/// A command's completion (`cl_event`), released with the last reference.
+final class DeviceEvent: @unchecked Sendable {
+    let event: cl_event
+
+    init(_ event: cl_event) { self.event = event }
+
+    deinit { clReleaseEvent(event) }
+
+    /// Waits for the command; a failed command throws its own status (out of memory, for instance).
+    func wait(_ device: String) throws {
+        var event: cl_event? = self.event
+        let status = clWaitForEvents(1, &event)
+        guard status != CL_SUCCESS else { return }
+        var execution: cl_int = 0
+        if clGetEventInfo(self.event, cl_event_info(CL_EVENT_COMMAND_EXECUTION_STATUS), 4, &execution, nil) == CL_SUCCESS, execution < 0 {
+            throw OpenCLError(execution, "running a batch on \(device)")
+        }
+        throw OpenCLError(status, "waiting for \(device)")
+    }
+}
+
+/// Idle resources by exact byte size.
+final class ResourcePool<Entry>: @unchecked Sendable {
+    private var idle: [Int: [Entry]] = [:]
+    private let lock = NSLock()
+    private let release: (Entry) -> Void
+    private let onDeinit: () -> Void
+
+    init(onDeinit: @escaping () -> Void = {}, release: @escaping (Entry) -> Void) {
+        self.release = release
+        self.onDeinit = onDeinit
+    }
+
+    deinit {
+        drain()
+        onDeinit()
+    }
+
+    func take(_ bytes: Int) -> Entry? {
         lock.lock()
         defer { lock.unlock() }
         return idle[bytes]?.popLast()
     }
 
-    func give(_ memory: cl_mem, bytes: Int) {
+    func give(_ entry: Entry, bytes: Int) {
         lock.lock()
-        idle[bytes, default: []].append(memory)
+        idle[bytes, default: []].append(entry)
         lock.unlock()
     }
 
@@ -231,6 +380,6 @@ private final class BufferPool: @unchecked Sendable {
         let all = idle.values.flatMap { $0 }
         idle = [:]
         lock.unlock()
-        for memory in all { clReleaseMemObject(memory) }
+        all.forEach(release)
     }
 }

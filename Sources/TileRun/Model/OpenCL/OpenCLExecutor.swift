@@ -50,8 +50,13 @@ public struct DeviceExecutionReport: Sendable, CustomStringConvertible {
 /// there is one for the op and its inputs, else through its CPU operator with the inputs copied back.
 /// Weights and other constants are uploaded once; intermediate values stay on the device.
 ///
+/// A batch is submitted (its input sent, its kernels queued, its outputs' reads queued) and waited for
+/// separately, so the caller can submit the next batch first: that batch's upload and the previous one's
+/// download then run while the device computes.
+///
 /// Out of device memory, a batch is split in two and each half retried; any other device failure
 /// finishes the batch on the CPU, and the session stays on the CPU from then on (`failure`, `onFailure`).
+/// Either may show when the batch is submitted or when it is waited for.
 final class OpenCLExecutor: @unchecked Sendable {
     unowned let session: InferenceSession
     let cl: OpenCLContext
@@ -63,7 +68,9 @@ final class OpenCLExecutor: @unchecked Sendable {
     private var latestReport: DeviceExecutionReport?
     private var failureMessage: String?
     private var failureHandler: (@Sendable (String) -> Void)?
-    /// Test hook: the next device run throws `error` when it reaches step `step`.
+    /// Test hook: the next device batch throws `error` when it reaches step `step`, or, with
+    /// `step == session.steps.count`, when it is waited for (as a device reports a failed command).
+    /// Taken (read and cleared) under `stateLock`.
     var injectedFault: (step: Int, error: OpenCLError)?
 
     init(session: InferenceSession, device: OpenCLDevice) throws {
@@ -87,21 +94,54 @@ final class OpenCLExecutor: @unchecked Sendable {
         return body()
     }
 
+    /// Runs one batch to the end.
     func run(_ feeds: [String: Tensor], threads: Int, observe: ((NodeSpec, [[Int]], [[Int]]) -> Void)?) throws -> [String: Tensor] {
-        if failure != nil { return try session.runOnCPU(feeds, threads: threads, observe: observe) }
+        try submit(feeds, threads: threads, observe: observe).outputs()
+    }
+
+    /// Queues a batch on the device; after a device failure, or when it cannot be queued, runs it now.
+    func submit(_ feeds: [String: Tensor], threads: Int, observe: ((NodeSpec, [[Int]], [[Int]]) -> Void)?) throws -> InferenceTicket {
+        if failure != nil { return InferenceTicket(outputs: try session.runOnCPU(feeds, threads: threads, observe: observe)) }
         do {
-            return try runOnDevice(feeds, threads: threads, observe: observe)
-        } catch let error as OpenCLError where error.isOutOfMemory {
+            return InferenceTicket(batch: try enqueue(feeds, threads: threads, observe: observe), executor: self)
+        } catch let error as OpenCLError {
+            return InferenceTicket(outputs: try recover(from: error, feeds, threads: threads, observe: observe))
+        }
+    }
+
+    /// The outputs of a queued batch, once its reads have completed.
+    func wait(_ batch: DeviceBatch) throws -> [String: Tensor] {
+        do {
+            if let fault = takeInjectedFault(at: session.steps.count) {
+                try batch.complete()
+                throw fault
+            }
+            return try batch.outputs()
+        } catch let error as OpenCLError {
+            return try recover(from: error, batch.feeds, threads: batch.threads, observe: nil)
+        }
+    }
+
+    private func takeInjectedFault(at step: Int) -> OpenCLError? {
+        locked {
+            guard let fault = injectedFault, fault.step == step else { return nil }
+            injectedFault = nil
+            return fault.error
+        }
+    }
+
+    /// Out of memory: the batch again in halves (each split again as needed); otherwise on the CPU.
+    private func recover(from error: OpenCLError, _ feeds: [String: Tensor], threads: Int,
+                         observe: ((NodeSpec, [[Int]], [[Int]]) -> Void)?) throws -> [String: Tensor] {
+        if error.isOutOfMemory {
             cl.releaseIdleBuffers()
             if let (first, second) = Self.splitBatch(feeds) {
                 let a = try run(first, threads: threads, observe: observe)
                 let b = try run(second, threads: threads, observe: observe)
                 if let joined = Self.joinBatch(a, b) { return joined }
             }
-            return try fallBack(error, feeds, threads: threads, observe: observe)
-        } catch let error as OpenCLError {
-            return try fallBack(error, feeds, threads: threads, observe: observe)
         }
+        return try fallBack(error, feeds, threads: threads, observe: observe)
     }
 
     /// Records the failure, tells the handler once, and runs the batch on the CPU.
@@ -117,26 +157,35 @@ final class OpenCLExecutor: @unchecked Sendable {
         return try session.runOnCPU(feeds, threads: threads, observe: observe)
     }
 
-    private func runOnDevice(_ feeds: [String: Tensor], threads: Int,
-                             observe: ((NodeSpec, [[Int]], [[Int]]) -> Void)?) throws -> [String: Tensor] {
+    /// Queues every step of a batch and the reads of its outputs. Values computed on the host go up on
+    /// the upload queue; the batch holds them, and its outputs' device buffers, until it is over.
+    private func enqueue(_ feeds: [String: Tensor], threads: Int,
+                         observe: ((NodeSpec, [[Int]], [[Int]]) -> Void)?) throws -> DeviceBatch {
         for input in session.inputs where feeds[input.name] == nil {
             throw ModelError(path: session.source, problem: "input '\(input.name)' was not given")
         }
         cl.lock.lock()
         defer { cl.lock.unlock() }
+        let batch = DeviceBatch(feeds: feeds, threads: threads, device: cl.device.name)
+        var queued = false
+        defer {
+            // A batch given up half-queued has no completion event yet: its commands are waited for
+            // before what they use is released (and reused).
+            if !queued {
+                cl.waitForQueues()
+                withExtendedLifetime(batch) {}
+            }
+        }
         var report = DeviceExecutionReport(device: ComputeDevice.opencl(cl.device).description)
         let context = ExecutionContext(threads: threads)
         var values = feeds.mapValues { StepValue.host($0) }
         let constants = session.constants
         for (index, step) in session.steps.enumerated() {
-            if let fault = injectedFault, fault.step == index {
-                injectedFault = nil
-                throw fault.error
-            }
+            if let fault = takeInjectedFault(at: index) { throw fault }
             let inputs = step.inputs.map { name -> StepValue? in
                 name.isEmpty ? nil : values[name] ?? constants[name].map { .host($0) }
             }
-            let deviceStep = DeviceStep(executor: self, names: step.inputs, values: inputs)
+            let deviceStep = DeviceStep(executor: self, batch: batch, names: step.inputs, values: inputs)
             var outputs: [StepValue]
             do {
                 if let op = operators[index], let result = try op.run(deviceStep) {
@@ -158,17 +207,26 @@ final class OpenCLExecutor: @unchecked Sendable {
             for (name, value) in zip(step.outputs, outputs) where !name.isEmpty { values[name] = value }
             for name in step.releases { values[name] = nil }
         }
-        var result: [String: Tensor] = [:]
-        var transfers = Transfers()
+        let done = try cl.marker()
+        batch.events.append(done)
         for name in session.outputNames {
-            guard let value = values[name] ?? constants[name].map({ .host($0) }) else {
+            switch values[name] ?? constants[name].map({ .host($0) }) {
+            case nil:
                 throw ModelError(path: session.source, problem: "output '\(name)' was not computed")
+            case .host(let t)?:
+                batch.ready[name] = t
+            case .device(let d)?:
+                let (staging, read) = try cl.downloadAsync(d.buffer, count: d.count, after: done)
+                batch.reads.append((name, d.shape, staging))
+                batch.events.append(read)
+                batch.held.append(d.buffer)
+                report.downloads += 1
+                report.downloadBytes += d.count * 4
             }
-            result[name] = try hostTensor(value, &transfers)
         }
-        report.add(transfers)
         locked { latestReport = report }
-        return result
+        queued = true
+        return batch
     }
 
     /// The value as a host tensor, reading it back from the device if it is there.
@@ -182,18 +240,21 @@ final class OpenCLExecutor: @unchecked Sendable {
         }
     }
 
-    /// A float tensor in device memory: constants are uploaded on first use and kept.
-    func deviceTensor(_ value: StepValue, name: String, _ transfers: inout Transfers) throws -> DeviceTensor {
+    /// A float tensor in device memory: constants are uploaded on first use and kept; other host values
+    /// go up with the batch.
+    func deviceTensor(_ value: StepValue, name: String, batch: DeviceBatch, _ transfers: inout Transfers) throws -> DeviceTensor {
         switch value {
         case .device(let d): return d
         case .host(let t):
             guard let floats = t.floats else { throw OpenCLError(0, "uploading \(t.element.rawValue) value '\(name)'") }
             if let kept = uploadedConstants[name] { return kept }
-            let isConstant = !name.isEmpty && session.constants[name] != nil
-            let tensor = DeviceTensor(shape: t.shape, buffer: try cl.upload(floats, pooled: !isConstant))
             transfers.uploads += 1
             transfers.uploadBytes += floats.count * 4
-            if isConstant { uploadedConstants[name] = tensor }
+            guard !name.isEmpty, session.constants[name] != nil else {
+                return DeviceTensor(shape: t.shape, buffer: try batch.upload(floats, cl))
+            }
+            let tensor = DeviceTensor(shape: t.shape, buffer: try cl.upload(floats))
+            uploadedConstants[name] = tensor
             return tensor
         }
     }
@@ -246,15 +307,73 @@ extension DeviceExecutionReport {
     }
 }
 
+/// A batch queued on the device: what its commands use, kept until they are over, and its outputs.
+final class DeviceBatch: @unchecked Sendable {
+    /// The batch itself, to run again in halves or on the CPU after a failure.
+    let feeds: [String: Tensor]
+    let threads: Int
+    private let device: String
+    /// Outputs already on the host.
+    var ready: [String: Tensor] = [:]
+    /// Outputs on their way into pinned host memory.
+    var reads: [(name: String, shape: [Int], staging: HostStaging)] = []
+    /// The batch's last compute command, then its reads: once they are over, nothing uses `held`.
+    var events: [DeviceEvent] = []
+    /// Device buffers and host memory the queued commands use.
+    var held: [AnyObject] = []
+
+    init(feeds: [String: Tensor], threads: Int, device: String) {
+        self.feeds = feeds
+        self.threads = threads
+        self.device = device
+    }
+
+    /// Dropped unfinished (the caller gave up), the batch still waits for its commands, so that the
+    /// buffers they write are not reused meanwhile.
+    deinit { try? complete() }
+
+    /// A copy of `values` sent on the upload queue, held until the batch is over.
+    func upload<T>(_ values: [T], _ cl: OpenCLContext) throws -> DeviceBuffer {
+        let (buffer, staging) = try cl.uploadAsync(values)
+        held += [buffer, staging]
+        return buffer
+    }
+
+    /// Waits for every command of the batch (all of them, even after one failed); then releases what they used.
+    func complete() throws {
+        var failure: Error?
+        for event in events {
+            do { try event.wait(device) } catch { failure = failure ?? error }
+        }
+        events = []
+        held = []
+        if let failure { throw failure }
+    }
+
+    /// Waits for the batch and returns its outputs.
+    func outputs() throws -> [String: Tensor] {
+        try complete()
+        var outputs = ready
+        for read in reads {
+            let count = read.shape.reduce(1, *)
+            let pointer = read.staging.pointer.assumingMemoryBound(to: Float.self)
+            outputs[read.name] = Tensor(shape: read.shape, floats: Array(UnsafeBufferPointer(start: pointer, count: count)))
+        }
+        return outputs
+    }
+}
+
 /// What a device operator sees of its step: the inputs wherever they are, and the device.
 final class DeviceStep {
     unowned let executor: OpenCLExecutor
+    let batch: DeviceBatch
     let names: [String]
     let values: [StepValue?]
     var transfers = Transfers()
 
-    init(executor: OpenCLExecutor, names: [String], values: [StepValue?]) {
+    init(executor: OpenCLExecutor, batch: DeviceBatch, names: [String], values: [StepValue?]) {
         self.executor = executor
+        self.batch = batch
         self.names = names
         self.values = values
     }
@@ -276,7 +395,7 @@ final class DeviceStep {
     /// Input `i` in device memory (uploaded if needed); it must be float32.
     func device(_ i: Int) throws -> DeviceTensor {
         guard let value = values[i] else { throw OpenCLError(0, "input \(i + 1) is missing") }
-        return try executor.deviceTensor(value, name: names[i], &transfers)
+        return try executor.deviceTensor(value, name: names[i], batch: batch, &transfers)
     }
 
     /// Input `i` on the host (read back if needed), or nil when it is omitted.
@@ -285,12 +404,12 @@ final class DeviceStep {
         return try executor.hostTensor(value, &transfers)
     }
 
-    /// A device copy of step parameters computed on the host (counted as an upload); `pooled: false`
-    /// for those the operator keeps across runs.
+    /// A device copy of step parameters computed on the host (counted as an upload): sent with the
+    /// batch, or, with `pooled: false`, copied now into a buffer the operator keeps across runs.
     func upload<T>(_ values: [T], pooled: Bool = true) throws -> DeviceBuffer {
         transfers.uploads += 1
         transfers.uploadBytes += values.count * MemoryLayout<T>.stride
-        return try cl.upload(values, pooled: pooled)
+        return pooled ? try batch.upload(values, cl) : try cl.upload(values)
     }
 
     /// A new device tensor of `shape`, contents undefined.

@@ -227,6 +227,21 @@ public final class InferenceSession: @unchecked Sendable {
         return try runOnCPU(feeds, threads: threads, observe: observe)
     }
 
+    /// Starts running the model on `feeds`; `wait` returns the outputs, the same values `run` gives.
+    /// On a device, the batch's input is sent, its kernels queued and its outputs' reads queued, and this
+    /// returns: submitting the next batch before waiting for this one overlaps their transfers with the
+    /// device's work. On the CPU the batch runs now.
+    public func submit(_ feeds: [String: Tensor], threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> InferenceTicket {
+        if let backend { return try backend.submit(feeds, threads: threads, observe: nil) }
+        return InferenceTicket(outputs: try runOnCPU(feeds, threads: threads, observe: nil))
+    }
+
+    /// The outputs of a submitted batch, waiting for it if it is still on the device. A device failure
+    /// shows here as in `run`: the batch is split (out of memory) or finished on the CPU.
+    public func wait(_ ticket: InferenceTicket) throws -> [String: Tensor] {
+        try ticket.outputs()
+    }
+
     /// The CPU executor: every step's CPU operator, in order.
     func runOnCPU(_ feeds: [String: Tensor], threads: Int,
                   observe: ((NodeSpec, [[Int]], [[Int]]) -> Void)?) throws -> [String: Tensor] {
@@ -255,5 +270,33 @@ public final class InferenceSession: @unchecked Sendable {
             result[name] = v
         }
         return result
+    }
+}
+
+/// A batch handed to `InferenceSession.submit`, whose outputs `InferenceSession.wait` returns.
+/// Dropped without being waited for, it still waits for the device to finish with the batch.
+public final class InferenceTicket: @unchecked Sendable {
+    private enum State {
+        case done([String: Tensor])
+        case queued(DeviceBatch, OpenCLExecutor)
+    }
+
+    private var state: State
+    private let lock = NSLock()
+
+    init(outputs: [String: Tensor]) { state = .done(outputs) }
+    init(batch: DeviceBatch, executor: OpenCLExecutor) { state = .queued(batch, executor) }
+
+    func outputs() throws -> [String: Tensor] {
+        try lock.withLock {
+            switch state {
+            case .done(let outputs):
+                return outputs
+            case let .queued(batch, executor):
+                let outputs = try executor.wait(batch)
+                state = .done(outputs)
+                return outputs
+            }
+        }
     }
 }
