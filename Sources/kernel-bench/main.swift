@@ -1,6 +1,8 @@
 // Times the TileRunKernels convolutions of the reference U-Net at 512 × 512 (and, outside its totals,
-// a few other convolution shapes) and a 1024³ SGEMM, with 1 and 2 threads, and prints GFLOP/s. `kernel-bench [threads...] [rounds=N] [name filter...]` runs
-// the given thread counts and only the cases whose name contains a filter ("sgemm" for SGEMM).
+// a few other convolution shapes) and a 1024³ SGEMM, with 1 and 2 threads, and prints GFLOP/s, counting
+// direct-convolution FLOPs whatever the algorithm. `kernel-bench [threads...] [rounds=N] [compare]
+// [name filter...]` runs the given thread counts and only the cases whose name contains a filter ("sgemm"
+// for SGEMM); `compare` runs each 3×3 stride-1 convolution both as implicit GEMM and as Winograd.
 // Build with `swift build -c release --scratch-path .build-kernels`.
 import Foundation
 import TileRunKernels
@@ -74,21 +76,23 @@ struct Case {
     var run: (Int) -> Void
 }
 
-func convCase(_ layer: Layer) -> Case {
+func convCase(_ layer: Layer, _ algorithm: ConvAlgorithm) -> Case {
     let k = layer.kernel, pad = k / 2
     let geometry = Conv2DGeometry(inChannels: layer.inChannels, outChannels: layer.outChannels,
                                   kernelHeight: k, kernelWidth: k, strideY: layer.stride, strideX: layer.stride,
                                   padTop: pad, padLeft: pad, padBottom: pad, padRight: pad, groups: layer.groups)
     let conv = Conv2DKernel(geometry: geometry,
                             weights: randomArray(layer.outChannels * geometry.inChannelsPerGroup * k * k),
-                            bias: randomArray(layer.outChannels), activation: k == 1 ? .none : .relu)
+                            bias: randomArray(layer.outChannels), activation: k == 1 ? .none : .relu,
+                            algorithm: algorithm)
     let out = geometry.outputSize(height: layer.size, width: layer.size)
     let inputCount = layer.inChannels * layer.size * layer.size, outputCount = layer.outChannels * out.height * out.width
     let input = UnsafeMutablePointer<Float>.allocate(capacity: inputCount)
     input.initialize(from: randomArray(inputCount), count: inputCount)
     let output = UnsafeMutablePointer<Float>.allocate(capacity: outputCount)
     output.initialize(repeating: 0, count: outputCount)
-    return Case(name: "\(layer.name) @\(layer.size)²", group: layer.group,
+    let suffix = [.implicitGemm: " gemm", .winograd: " wino"][algorithm] ?? ""
+    return Case(name: "\(layer.name) @\(layer.size)²\(suffix)", group: layer.group,
                 flops: conv.flops(height: layer.size, width: layer.size)) { threads in
         conv.run(input: input, batch: 1, height: layer.size, width: layer.size, output: output, threads: threads)
     }
@@ -103,12 +107,17 @@ func sgemmCase(_ n: Int) -> Case {
     }
 }
 
-// Arguments: thread counts, `rounds=N` (default 3), and name filters.
+// Arguments: thread counts, `rounds=N` (default 3), `compare`, and name filters.
 let arguments = CommandLine.arguments.dropFirst()
 let threadCounts = arguments.compactMap { Int($0) }
 let rounds = arguments.first { $0.hasPrefix("rounds=") }.flatMap { Int($0.dropFirst(7)) } ?? 3
-let filters = arguments.filter { Int($0) == nil && !$0.hasPrefix("rounds=") }
-let cases = layers.filter { filters.isEmpty || filters.contains(where: $0.name.contains) }.map(convCase)
+let compare = arguments.contains("compare")
+let filters = arguments.filter { Int($0) == nil && !$0.hasPrefix("rounds=") && $0 != "compare" }
+let cases = layers.filter { filters.isEmpty || filters.contains(where: $0.name.contains) }.flatMap { layer in
+    let winogradShape = layer.kernel == 3 && layer.stride == 1 && layer.groups == 1
+    return compare && winogradShape ? [convCase(layer, .implicitGemm), convCase(layer, .winograd)]
+        : [convCase(layer, .automatic)]
+}
     + (filters.isEmpty || filters.contains(where: "sgemm".contains) ? [sgemmCase(1024)] : [])
 print("load average: " + ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?"), terminator: "")
 for threads in threadCounts.isEmpty ? [1, 2] : threadCounts {
@@ -124,13 +133,21 @@ for threads in threadCounts.isEmpty ? [1, 2] : threadCounts {
     print("== \(threads) thread\(threads == 1 ? "" : "s"), best of \(rounds) rounds")
     var groupTime: [String: Double] = [:], groupFlops: [String: Double] = [:]
     for (c, seconds) in zip(cases, best) {
-        print(c.name.padding(toLength: 22, withPad: " ", startingAt: 0)
+        print(c.name.padding(toLength: 27, withPad: " ", startingAt: 0)
               + String(format: "%8.2f ms  %6.1f GFLOP/s", seconds * 1e3, c.flops / seconds * 1e-9))
         if c.group.isEmpty { continue }
         groupTime[c.group, default: 0] += seconds
         groupFlops[c.group, default: 0] += c.flops
     }
-    guard filters.isEmpty else { continue }
+    if compare {
+        for (suffix, label) in [(" gemm", "implicit GEMM"), (" wino", "Winograd")] {
+            let picked = zip(cases, best).filter { $0.0.name.hasSuffix(suffix) }
+            let time = picked.map(\.1).reduce(0, +), flops = picked.map(\.0.flops).reduce(0, +)
+            print(String(format: "compared layers, all as %@: %.1f ms = %.1f GFLOP/s", label as NSString, time * 1e3,
+                         flops / time * 1e-9))
+        }
+    }
+    guard filters.isEmpty, !compare else { continue }
     for group in ["512²", "256²", "128²", "64²", "32²"] {
         print(String(format: "  layers @%-5@ %8.2f ms  %6.1f GFLOP/s", group as NSString,
                      groupTime[group]! * 1e3, groupFlops[group]! / groupTime[group]! * 1e-9))

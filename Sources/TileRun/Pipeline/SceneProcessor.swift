@@ -130,8 +130,10 @@ public struct SceneProcessor: Sendable {
         let finishQueue = DispatchQueue(label: "tilerun.finish")
         let finishSlots = DispatchSemaphore(value: 2)
         let failure = FirstError()
-        // Each batch is submitted before the previous one is waited for (on a device, the next input goes
-        // up while the previous batch computes); batches are still finished one by one in grid order.
+        // On a device, each batch is submitted before the previous one is waited for (the next input goes up
+        // while the previous batch computes); batches are still finished one by one in grid order. A batch
+        // computed when it was submitted (the CPU kernels) is finished at once, so that a stop request
+        // between batches comes before the next one is computed.
         var inFlight: (tiles: [TileInput], ticket: InferenceTicket?)?
         func finish(_ batch: (tiles: [TileInput], ticket: InferenceTicket?)) throws {
             let logits = try batch.ticket.map { try collect($0, tiles: batch.tiles.lazy.filter(\.hasData).count) } ?? []
@@ -161,8 +163,12 @@ public struct SceneProcessor: Sendable {
                 let inferred = tiles.filter(\.hasData)
                 skipped += tiles.count - inferred.count
                 let ticket = inferred.isEmpty ? nil : try submit(inferred.map(\.values))
-                if let batch = inFlight { try finish(batch) }
+                if let previous = inFlight { try finish(previous) }
                 inFlight = (tiles, ticket)
+                if ticket?.isComplete ?? true, let batch = inFlight {
+                    inFlight = nil
+                    try finish(batch)
+                }
             }
             if let batch = inFlight { try finish(batch) }
             finishQueue.sync {}

@@ -287,6 +287,14 @@ public final class InferenceTicket: @unchecked Sendable {
     init(outputs: [String: Tensor]) { state = .done(outputs) }
     init(batch: DeviceBatch, executor: OpenCLExecutor) { state = .queued(batch, executor) }
 
+    /// Whether the outputs are there without waiting (always on the CPU, which runs a batch when it is submitted).
+    public var isComplete: Bool {
+        lock.withLock {
+            if case .done = state { return true }
+            return false
+        }
+    }
+
     func outputs() throws -> [String: Tensor] {
         try lock.withLock {
             switch state {
