@@ -111,16 +111,22 @@ final class TileSource: @unchecked Sendable {
             let values = try reader.readFloat(window, bands: plan.bands + (alpha.map { [$0] } ?? []))
             let noData = reader.info.noData.map { Float($0.rounded(to: reader.info.sampleType).value) }
             let mask = try masks[f]?.readFloat(window, bands: [0])
-            for p in 0..<plane where valid[p] != 0 {
-                var allNoData = noData != nil
-                var anyNaN = false
-                for c in 0..<perScene {
-                    let v = values[c * plane + p]
-                    if v.isNaN { anyNaN = true }
-                    if let noData, !(v == noData || (noData.isNaN && v.isNaN)) { allNoData = false }
+            // Integer samples without nodata, alpha or mask are all valid (no NaN either): no per-pixel test.
+            let canBeInvalid = noData != nil || alpha != nil || mask != nil || reader.info.sampleType.isFloatingPoint
+            if canBeInvalid {
+                values.withUnsafeBufferPointer { v in
+                    for p in 0..<plane where valid[p] != 0 {
+                        var allNoData = noData != nil
+                        var anyNaN = false
+                        for c in 0..<perScene {
+                            let x = v[c * plane + p]
+                            if x.isNaN { anyNaN = true }
+                            if let noData, !(x == noData || (noData.isNaN && x.isNaN)) { allNoData = false }
+                        }
+                        let transparent = alpha != nil && v[perScene * plane + p] == 0
+                        if allNoData || anyNaN || transparent || mask?[p] == 0 { valid[p] = 0 }
+                    }
                 }
-                let transparent = alpha != nil && values[perScene * plane + p] == 0
-                if allNoData || anyNaN || transparent || mask?[p] == 0 { valid[p] = 0 }
             }
             raw.append(values)
         }
@@ -138,38 +144,43 @@ final class TileSource: @unchecked Sendable {
             return m < length ? m : period - m
         }
         let sourceColumns = (0..<t).map { reflect($0, window.width) }
-        var values = [Float](repeating: 0, count: plan.channels * t * t)
-        values.withUnsafeMutableBufferPointer { out in
+        let values = [Float](unsafeUninitializedCapacity: plan.channels * t * t) { out, initialized in
             for c in 0..<plan.channels {
-                let source = raw[c / perScene]
                 let band = c % perScene
                 let (multiply, add) = affine[c]
-                for j in 0..<t {
-                    let sourceRow = band * plane + reflect(j, window.height) * window.width
-                    let outRow = (c * t + j) * t
-                    for i in 0..<t {
-                        let v = source[sourceRow + sourceColumns[i]]
+                raw[c / perScene].withUnsafeBufferPointer { source in
+                    for j in 0..<t {
+                        let sourceRow = source.baseAddress! + band * plane + reflect(j, window.height) * window.width
+                        let outRow = out.baseAddress! + (c * t + j) * t
                         // NaN would spread through every convolution it reaches.
-                        out[outRow + i] = v.isNaN ? 0 : v * multiply + add
+                        if window.width == t {
+                            for i in 0..<t { let v = sourceRow[i]; outRow[i] = v.isNaN ? 0 : v * multiply + add }
+                        } else {
+                            for i in 0..<t { let v = sourceRow[sourceColumns[i]]; outRow[i] = v.isNaN ? 0 : v * multiply + add }
+                        }
                     }
                 }
             }
+            initialized = plan.channels * t * t
         }
         return TileInput(row: row, column: column, window: window, values: values, valid: valid, hasData: true,
                          preview: preview, previewWindow: finished)
     }
 
-    /// The display bands (the model's first three bands of the last file: the post-event scene of a pair)
-    /// over `finished`, NaN where there is no data.
     private func previewValues(_ raw: [Float], window: RasterWindow, finished: RasterWindow, valid: [UInt8]) -> [Float] {
         let bands = min(3, plan.bands.count)
         var out = [Float](repeating: .nan, count: bands * finished.pixelCount)
-        for b in 0..<bands {
-            for j in 0..<finished.height {
-                let sy = finished.y - window.y + j
-                for i in 0..<finished.width {
-                    let s = sy * window.width + finished.x - window.x + i
-                    if valid[s] != 0 { out[(b * finished.height + j) * finished.width + i] = raw[b * window.pixelCount + s] }
+        raw.withUnsafeBufferPointer { raw in
+            valid.withUnsafeBufferPointer { valid in
+                out.withUnsafeMutableBufferPointer { out in
+                    for b in 0..<bands {
+                        for j in 0..<finished.height {
+                            let s = (finished.y - window.y + j) * window.width + finished.x - window.x
+                            let source = raw.baseAddress! + b * window.pixelCount + s, mask = valid.baseAddress! + s
+                            let target = out.baseAddress! + (b * finished.height + j) * finished.width
+                            for i in 0..<finished.width where mask[i] != 0 { target[i] = source[i] }
+                        }
+                    }
                 }
             }
         }

@@ -281,6 +281,15 @@ struct PoolOperator: Operator {
                         let plane = src.baseAddress! + p * h * w
                         for oy in 0..<oh {
                             let row = out.baseAddress! + (p * oh + oy) * ow
+                            if kh == 2, kw == 2, sx == 2 {
+                                // U-Net's pooling, unrolled so that it vectorizes.
+                                let top = plane + oy * sy * w, bottom = top + w
+                                for ox in 0..<ow {
+                                    row[ox] = max(max(max(max(-Float.infinity, top[2 * ox]), top[2 * ox + 1]), bottom[2 * ox]),
+                                                  bottom[2 * ox + 1])
+                                }
+                                continue
+                            }
                             for ox in 0..<ow {
                                 var m = -Float.infinity
                                 for ky in 0..<kh {
