@@ -3,7 +3,7 @@
 /// Three strategies, chosen from the geometry:
 /// - one input channel per group (depthwise, any multiplier): a direct SIMD loop over a zero-padded
 ///   copy of each input plane (`DepthwisePlanes`);
-/// - 3×3, stride 1, undilated, ungrouped, with at least 8 input and output channels: Winograd
+/// - 3×3, stride 1, ungrouped (dilated too, in phases), with at least 8 input and output channels: Winograd
 ///   F(4×4, 3×3) (`WinogradConvolution`), 36 instead of 144 multiply-adds per 4×4 output tile and
 ///   channel pair (`ConvAlgorithm` can force either choice);
 /// - everything else: an implicit GEMM per group, `out[oc, pixel] = Σ_k W[oc, k] · patch[k, pixel]`

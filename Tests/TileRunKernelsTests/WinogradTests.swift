@@ -95,6 +95,23 @@ final class WinogradTests: XCTestCase {
         for (index, c) in cases.enumerated() { check(c, seed: UInt64(100 + index)) }
     }
 
+    /// Dilated convolutions run as d² undilated phases: DeepLab's atrous rates, planes smaller than the
+    /// dilation, phases with no input pixels, bottom and right pads that are not multiples of it.
+    func testDilatedConvolutionsRunInPhases() {
+        typealias Case = Conv2DKernelTests.Case
+        func dilated(_ inChannels: Int, _ outChannels: Int, _ d: Int, pads: (Int, Int, Int, Int)) -> Conv2DGeometry {
+            G.geometry(inChannels, outChannels, kernel: (3, 3), dilation: (d, d), pads: pads)
+        }
+        let cases: [Case] = [
+            Case(geometry: dilated(16, 8, 2, pads: (2, 2, 2, 2)), height: 23, width: 30, activation: .relu),
+            Case(geometry: dilated(8, 12, 6, pads: (6, 6, 6, 6)), batch: 2, height: 20, width: 17),
+            Case(geometry: dilated(9, 8, 12, pads: (12, 12, 12, 12)), height: 16, width: 13, activation: .relu),
+            Case(geometry: dilated(8, 9, 3, pads: (0, 3, 1, 5)), height: 14, width: 9, hasBias: false),
+            Case(geometry: dilated(8, 8, 4, pads: (8, 4, 0, 7)), height: 3, width: 2),
+        ]
+        for (index, c) in cases.enumerated() { check(c, seed: UInt64(200 + index)) }
+    }
+
     /// Every activation, fused, equals the scalar reference applied to the unactivated output, bitwise.
     func testFusedActivations() {
         let activations: [FusedActivation] = [.relu, .leakyRelu(alpha: 0.01), .clip(min: -0.25, max: 0.75), .sigmoid,
