@@ -24,9 +24,9 @@ final class OpenCLManifestTests: XCTestCase {
                                          tilerunVersion: "test")
         let manifest = try Manifest.open(outputFolder: output.path, fingerprint: fingerprint)
         var failures: [String] = []
-        let outcome = try BatchRunner(plan: plan).run(manifest: manifest) { event in
+        let outcome = try BatchRunner(plan: plan).run(manifest: manifest, events: { event in
             if case .deviceFailed(let line) = event { failures.append(line) }
-        }
+        })
         manifest.close()
         XCTAssertEqual(outcome.failures, [])
         XCTAssertEqual(outcome.results.count, 2)

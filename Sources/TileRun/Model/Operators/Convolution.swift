@@ -57,7 +57,7 @@ final class ConvOperator: Operator, @unchecked Sendable {
             dilationY: two ? g.dilations[0] : 1, dilationX: g.dilations[spatial - 1],
             padTop: two ? g.padsBegin[0] : 0, padLeft: g.padsBegin[spatial - 1],
             padBottom: two ? g.padsEnd[0] : 0, padRight: g.padsEnd[spatial - 1], groups: groups)
-        let bias = try constantBias ?? (inputs.count > 2 ? inputs[2]?.floats : nil)
+        let bias = constantBias ?? (inputs.count > 2 ? inputs[2]?.floats : nil)
         if let bias, bias.count != geometry.outChannels { throw GraphError(node, "bias has \(bias.count) values for \(geometry.outChannels) channels") }
         let kernel: Conv2DKernel
         lock.lock()
