@@ -7,19 +7,7 @@ import Glibc
 
 /// `tilerun run`, `resume` and `status` on an output folder with a manifest, driven as cron and people
 /// drive them: killed, stopped, started twice, short of disk, and run every night over an inbox.
-final class CheckpointCommandTests: XCTestCase {
-    private var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = try makeTemporaryDirectory()
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
-
-    private func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
-
+final class CheckpointCommandTests: FolderTestCase {
     // MARK: Fixtures
 
     /// Writes `pipeline.json`: the pipeline test model, 64-pixel tiles, one thread, probabilities as asked.
@@ -118,7 +106,7 @@ final class CheckpointCommandTests: XCTestCase {
 
         // Kill when the journal reaches a random record, a random moment later: startup, mid-scene,
         // between scenes, while a scene's files are built.
-        var generator = SeededGenerator(seed: 6)
+        var generator = SplitMix64(seed: 6)
         let targets = (0..<24).map { _ in Int.random(in: 0..<total, using: &generator) }.sorted()
         var kills = 0, attempts = 0, resumedFromBands = 0
         while kills < 20 && attempts < 40 {
@@ -402,17 +390,5 @@ final class TileRunProcess {
     }
 }
 
-/// A small deterministic generator (SplitMix64), so the kill moments are the same on every run.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The library's SplitMix64 drives the kill moments, so they are the same on every run.
+extension SplitMix64: RandomNumberGenerator {}

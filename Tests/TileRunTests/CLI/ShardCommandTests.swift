@@ -4,21 +4,13 @@ import XCTest
 
 /// `tilerun run --shard I/N`: one batch split into shards that run at once on one output folder, as the
 /// tasks of a Slurm array or a Kubernetes Indexed Job do, killed, rerun, and finished by an unsharded run.
-final class ShardCommandTests: XCTestCase {
-    private var directory: URL!
-
+final class ShardCommandTests: FolderTestCase {
     override func setUpWithError() throws {
-        directory = try makeTemporaryDirectory()
+        try super.setUpWithError()
         let pipeline: [String: Any] = ["model": try PipelineFixtures.model(), "tileSize": 64, "overlap": 16, "batch": 2,
                                        "threads": 1, "outputs": ["probabilities": true]]
         try JSONSerialization.data(withJSONObject: pipeline).write(to: directory.appendingPathComponent("pipeline.json"))
     }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
-
-    private func path(_ name: String) -> String { directory.appendingPathComponent(name).path }
 
     /// Writes scenes `s0` … `s{count-1}` into `inbox`, each a few bands tall.
     private func writeScenes(_ count: Int) throws {

@@ -4,16 +4,7 @@ import XCTest
 
 /// In-scene checkpoints: a scene resumed from any number of saved bands gives the bytes of a run that was
 /// never interrupted.
-final class BandCheckpointTests: XCTestCase {
-    private var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = try makeTemporaryDirectory()
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
+final class BandCheckpointTests: FolderTestCase {
 
     /// Saved bands kept in memory, as the manifest keeps them on disk.
     private final class BandStore: @unchecked Sendable {

@@ -3,17 +3,8 @@ import Foundation
 import XCTest
 
 /// The journal file: records round-trip, and torn, garbage and damaged records are found and reported.
-final class ManifestJournalTests: XCTestCase {
-    private var directory: URL!
+final class ManifestJournalTests: FolderTestCase {
     private var path: String { directory.appendingPathComponent("journal").path }
-
-    override func setUpWithError() throws {
-        directory = try makeTemporaryDirectory()
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
 
     static func sampleRecords() throws -> [JournalRecord] {
         let fingerprint = RunFingerprint(pipeline: try JSONValue(parsing: Data(#"{"tileSize":256}"#.utf8)),

@@ -3,17 +3,8 @@ import Foundation
 import XCTest
 
 /// The output folder's lock: a second run fails at once, naming the holder; a dead holder frees it.
-final class ManifestLockTests: XCTestCase {
-    private var directory: URL!
+final class ManifestLockTests: FolderTestCase {
     private var lockPath: String { directory.appendingPathComponent("lock").path }
-
-    override func setUpWithError() throws {
-        directory = try makeTemporaryDirectory()
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
 
     /// A shell that takes the lock with util-linux's flock(1) on its own descriptor, writes a holder
     /// record as tilerun would, says "ready" and sleeps; the lock lives as long as that process.

@@ -3,16 +3,7 @@ import Foundation
 import XCTest
 
 /// What the manifest subsystem writes for people and machines: atomic files, status, metrics, logs.
-final class ManifestOutputTests: XCTestCase {
-    private var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = try makeTemporaryDirectory()
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
+final class ManifestOutputTests: FolderTestCase {
 
     func testAtomicWriteReplacesAndLeavesNoTemporaryFile() throws {
         let path = directory.appendingPathComponent("a.json").path

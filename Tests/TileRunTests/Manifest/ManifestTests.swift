@@ -3,17 +3,8 @@ import Foundation
 import XCTest
 
 /// The manifest as a run uses it: open, checkpoint, resume, verify, refuse a changed configuration.
-final class ManifestTests: XCTestCase {
-    private var directory: URL!
+final class ManifestTests: FolderTestCase {
     private var output: String { directory.appendingPathComponent("out").path }
-
-    override func setUpWithError() throws {
-        directory = try makeTemporaryDirectory()
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
 
     private func fingerprint(tileSize: Int = 256, model: String = "model-1", version: String = "0.1.0") throws -> RunFingerprint {
         let settings = RunSettings(inputs: [], modelPath: "", outputFolder: "", bands: [3, 2, 1], tileSize: tileSize, overlap: 32)
