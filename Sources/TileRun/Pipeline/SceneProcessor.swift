@@ -186,11 +186,16 @@ public struct SceneProcessor: Sendable {
     private func submit(_ tiles: [[Float]]) throws -> InferenceTicket {
         let t = plan.tileSize
         let count = plan.fixedBatch ?? tiles.count
-        var input: [Float] = []
-        input.reserveCapacity(count * plan.channels * t * t)
-        for tile in tiles { input += tile }
-        // A model with a fixed batch size gets blank tiles after the last real one; their outputs are dropped.
-        input += [Float](repeating: 0, count: (count - tiles.count) * plan.channels * t * t)
+        var input: [Float]
+        if tiles.count == 1 && count == 1 {
+            input = tiles[0]
+        } else {
+            input = []
+            input.reserveCapacity(count * plan.channels * t * t)
+            for tile in tiles { input += tile }
+            // A model with a fixed batch size gets blank tiles after the last real one; their outputs are dropped.
+            input += [Float](repeating: 0, count: (count - tiles.count) * plan.channels * t * t)
+        }
         return try plan.session.submit([plan.inputName: Tensor(shape: [count, plan.channels, t, t], floats: input)],
                                        threads: plan.settings.threads)
     }
@@ -206,7 +211,7 @@ public struct SceneProcessor: Sendable {
             throw ModelError(path: plan.settings.modelPath,
                              problem: "output '\(plan.outputName)' has shape \(outputs[plan.outputName]?.shape ?? []), expected [\(count), \(plan.outputChannels), \(t), \(t)] float32")
         }
-        values.removeLast((count - tiles) * plan.outputChannels * t * t)
+        if count > tiles { values.removeLast((count - tiles) * plan.outputChannels * t * t) }
         return values
     }
 }
@@ -217,7 +222,7 @@ final class TileFinisher: @unchecked Sendable {
     private let plan: ModelPlan
     private let grid: TileGrid
     private let sink: SceneSink
-    private var blender: TileBlender
+    private let blender: TileBlender
     private let savedBands: Int
     private let checkpoints: BandCheckpoints?
     /// Tiles of the current tile row left out as all nodata.
@@ -231,22 +236,16 @@ final class TileFinisher: @unchecked Sendable {
         self.savedBands = savedBands
         self.checkpoints = checkpoints
         blender = TileBlender(grid: grid, classes: plan.outputChannels, blending: plan.settings.blending,
-                              probabilities: plan.settings.writeProbabilities, firstTileRow: firstTileRow)
+                              probabilities: plan.settings.writeProbabilities, outputIsProbabilities: plan.outputIsProbabilities,
+                              firstTileRow: firstTileRow)
     }
 
     /// Blends a batch of tiles (the model's `output` holds those with data, in order) and writes the rows
     /// each finished tile row completes; rows already written from saved bands are only blended, for the
     /// overlaps they carry into later rows.
     func take(_ tiles: [TileInput], output: [Float]) throws {
-        let classes = plan.outputChannels
-        let tilePlanes = classes * plan.tileSize * plan.tileSize
-        var probabilities = output
-        if !plan.outputIsProbabilities {
-            probabilities.withUnsafeMutableBufferPointer {
-                softmaxChannels($0.baseAddress!, items: $0.count / tilePlanes, channels: classes, plane: plan.tileSize * plan.tileSize)
-            }
-        }
-        try probabilities.withUnsafeBufferPointer { p in
+        let tilePlanes = plan.outputChannels * plan.tileSize * plan.tileSize
+        try output.withUnsafeBufferPointer { p in
             var n = 0
             for tile in tiles {
                 var tileOutput: UnsafePointer<Float>?
@@ -256,7 +255,7 @@ final class TileFinisher: @unchecked Sendable {
                 } else {
                     skippedInRow += 1
                 }
-                blender.add(row: tile.row, column: tile.column, probabilities: tileOutput, valid: tile.valid)
+                blender.add(row: tile.row, column: tile.column, output: tileOutput, valid: tile.valid)
                 sink.preview(tile)
                 guard tile.column + 1 == grid.columns.count else { continue }
                 if tile.row >= savedBands {
@@ -334,15 +333,22 @@ final class SceneSink: @unchecked Sendable {
     /// Writes finished rows and counts their classes.
     func write(_ band: FinishedBand) throws {
         let classes = values.count
-        for r in 0..<band.rows {
-            var rowPixels = [Int](repeating: 0, count: classes)
-            for label in band.labels[(r * band.width)..<((r + 1) * band.width)] {
-                if label == FinishedBand.nodata { nodataPixels += 1 } else { rowPixels[Int(label)] += 1 }
-            }
-            let rowArea = area.squareMetres(band.top + r)
-            for k in 0..<classes {
-                pixels[k] += rowPixels[k]
-                if let rowArea { areas[k] += Double(rowPixels[k]) * rowArea }
+        // Per class, then nodata: the pixels of one row (areas depend on the row's latitude).
+        var rowPixels = [Int](repeating: 0, count: classes + 1)
+        band.labels.withUnsafeBufferPointer { labels in
+            rowPixels.withUnsafeMutableBufferPointer { counts in
+                for r in 0..<band.rows {
+                    counts.update(repeating: 0)
+                    for label in labels[(r * band.width)..<((r + 1) * band.width)] {
+                        counts[label == FinishedBand.nodata ? classes : Int(label)] += 1
+                    }
+                    nodataPixels += counts[classes]
+                    let rowArea = area.squareMetres(band.top + r)
+                    for k in 0..<classes {
+                        pixels[k] += counts[k]
+                        if let rowArea { areas[k] += Double(counts[k]) * rowArea }
+                    }
+                }
             }
         }
         quicklook?.addClassRows(band.labels, firstRow: band.top, nodata: FinishedBand.nodata)
@@ -421,7 +427,7 @@ final class ClassMapOutput {
     let writer: RasterWriter
     let values: [Int]
     let wide: Bool
-    /// Class value per output channel, in the map's sample type.
+    /// The map's sample per output channel, and for `FinishedBand.nodata` the map's nodata.
     private let table8: [UInt8]
     private let table16: [UInt16]
     /// Reused row buffers (width-sized: a new one per band would fragment the heap on wide scenes).
@@ -433,8 +439,12 @@ final class ClassMapOutput {
         wide = largest > 254
         guard largest < 65535 else { throw RasterError(path: path, problem: "class value \(largest) does not fit a uint16 class map") }
         self.values = values
-        table8 = values.map { UInt8(truncatingIfNeeded: $0) }
-        table16 = values.map { UInt16(truncatingIfNeeded: $0) }
+        var table8 = [UInt8](repeating: .max, count: 256), table16 = [UInt16](repeating: .max, count: 256)
+        for (k, value) in values.enumerated() {  // at most 255 channels: `FinishedBand.nodata` stays nodata
+            table8[k] = UInt8(truncatingIfNeeded: value)
+            table16[k] = UInt16(truncatingIfNeeded: value)
+        }
+        (self.table8, self.table16) = (table8, table16)
         var palette = (0...largest).map { ClassMapOutput.defaultColor($0) }
         for c in colors ?? [] where c.value <= largest { if let color = c.color { palette[c.value] = color } }
         writer = try RasterWriter(path: path, width: width, height: height, options: RasterWriterOptions(
@@ -445,13 +455,24 @@ final class ClassMapOutput {
     /// Writes rows of output channels (`FinishedBand.nodata` for nodata) as class values.
     func write(rows y: Int, height: Int, labels: [UInt8]) throws {
         if wide {
-            wideRows.removeAll(keepingCapacity: true)
-            wideRows.append(contentsOf: labels.lazy.map { [table16] in $0 == FinishedBand.nodata ? UInt16.max : table16[Int($0)] })
+            ClassMapOutput.map(labels, through: table16, into: &wideRows)
             try writer.write(rows: y, height: height, values: wideRows)
         } else {
-            byteRows.removeAll(keepingCapacity: true)
-            byteRows.append(contentsOf: labels.lazy.map { [table8] in $0 == FinishedBand.nodata ? UInt8.max : table8[Int($0)] })
+            ClassMapOutput.map(labels, through: table8, into: &byteRows)
             try writer.write(rows: y, height: height, values: byteRows)
+        }
+    }
+
+    /// `out[i] = table[labels[i]]`, reusing `out`'s storage.
+    private static func map<Sample>(_ labels: [UInt8], through table: [Sample], into out: inout [Sample]) {
+        out.removeAll(keepingCapacity: true)
+        out.append(contentsOf: repeatElement(table[0], count: labels.count))
+        table.withUnsafeBufferPointer { table in
+            labels.withUnsafeBufferPointer { labels in
+                out.withUnsafeMutableBufferPointer { out in
+                    for i in labels.indices { out[i] = table[Int(labels[i])] }
+                }
+            }
         }
     }
 

@@ -8,30 +8,37 @@ import TileRunKernels
 /// columns for the next tile of the row, and a strip of rows (the vertical overlap, full width) for the
 /// next tile row. Memory is therefore about `overlap × width` sums, not a tile-high band of the scene.
 ///
-/// Every pixel's weighted sum is accumulated in grid order, so the result does not depend on how
-/// tiles were scheduled.
-struct TileBlender {
+/// Pixels that one tile alone covers need no blending: their class is the tile's own argmax, and the
+/// model's output is read there directly. Only overlaps are turned into probabilities and weighted
+/// (unless the probabilities are written, which blends every pixel). Every pixel's weighted sum is
+/// accumulated in grid order, so the result does not depend on how tiles were scheduled.
+final class TileBlender {
     let grid: TileGrid
     let classes: Int
     let wantProbabilities: Bool
+    /// Whether the model's output is already probabilities (else logits, turned into probabilities here).
+    let outputIsProbabilities: Bool
     private let columnWeights: [[Float]]
     private let rowWeights: [[Float]]
-    /// Sums per class then the weight sum: `classes + 1` planes.
-    private var planes: Int { classes + 1 }
+    /// Sums per class then the weight sum.
+    private let planes: Int
 
     /// Carried sums of the rows the next tile row overlaps, full width: `planes` planes of
     /// `rowCarryCapacity` rows, row 0 being scene row `rowCarryTop`.
-    private var rowCarry: [Float]
-    private let rowCarryCapacity: Int
-    private var rowCarryTop = 0
+    private let rowCarry: UnsafeMutablePointer<Float>
+    private let rowCarryPlane: Int
+    private var rowCarryTop: Int
     /// Carried sums of the columns the next tile of this row overlaps: `planes` planes of
-    /// `columnCarryRows × columnCarryCapacity`, column 0 being scene column `columnCarryLeft`.
-    private var columnCarry: [Float]
+    /// `min(tileSize, height)` rows of `columnCarryCapacity`, column 0 being scene column `columnCarryLeft`.
+    /// A tile reads `columnCarry` and fills `nextColumnCarry`; the two then swap.
+    private var columnCarry: UnsafeMutablePointer<Float>
+    private var nextColumnCarry: UnsafeMutablePointer<Float>
     private let columnCarryCapacity: Int
+    private let columnCarryPlane: Int
     private var columnCarryLeft = 0
-    private var columnCarryRows = 0
-    /// The tile being blended, `planes × h × w`.
-    private var accumulator: [Float]
+    /// The sums of one row of a tile (`planes` rows of `tileSize`), and its probabilities (`classes` rows).
+    private let rowSums: UnsafeMutablePointer<Float>
+    private let rowProbabilities: UnsafeMutablePointer<Float>
 
     /// The finished rows of the current tile row: `band.rows` rows from scene row `band.top`.
     private(set) var band: FinishedBand
@@ -39,149 +46,208 @@ struct TileBlender {
     /// A blender whose first tile is at tile row `firstTileRow` (a resumed scene's). Sums that earlier rows
     /// would have carried into it start at zero, so its bands are those of a run from row 0 only where no
     /// earlier row reaches them (see `TileGrid.firstTileRow(reaching:)`).
-    init(grid: TileGrid, classes: Int, blending: Blending, probabilities: Bool, firstTileRow: Int = 0) {
+    init(grid: TileGrid, classes: Int, blending: Blending, probabilities: Bool, outputIsProbabilities: Bool,
+         firstTileRow: Int = 0) {
         self.grid = grid
         rowCarryTop = firstTileRow < grid.rows.count ? grid.rows[firstTileRow] : 0
         self.classes = classes
         wantProbabilities = probabilities
+        self.outputIsProbabilities = outputIsProbabilities
         columnWeights = grid.columns.map { grid.axisWeights(position: $0, sceneLength: grid.width, blending: blending) }
         rowWeights = grid.rows.map { grid.axisWeights(position: $0, sceneLength: grid.height, blending: blending) }
         let t = grid.tileSize
         func largestOverlap(_ positions: [Int]) -> Int {
             zip(positions, positions.dropFirst()).map { $0 + t - $1 }.max() ?? 0
         }
-        rowCarryCapacity = largestOverlap(grid.rows)
+        planes = classes + 1
+        rowCarryPlane = largestOverlap(grid.rows) * grid.width
         columnCarryCapacity = largestOverlap(grid.columns)
-        let planes = classes + 1
-        rowCarry = [Float](repeating: 0, count: planes * rowCarryCapacity * grid.width)
-        columnCarry = [Float](repeating: 0, count: planes * min(t, grid.height) * columnCarryCapacity)
-        accumulator = [Float](repeating: 0, count: planes * min(t, grid.height) * min(t, grid.width))
+        columnCarryPlane = min(t, grid.height) * columnCarryCapacity
+        func zeros(_ count: Int) -> UnsafeMutablePointer<Float> {
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: max(count, 1))
+            p.initialize(repeating: 0, count: max(count, 1))
+            return p
+        }
+        rowCarry = zeros(planes * rowCarryPlane)
+        columnCarry = zeros(planes * columnCarryPlane)
+        nextColumnCarry = zeros(planes * columnCarryPlane)
+        rowSums = zeros(planes * t)
+        rowProbabilities = zeros(classes * t)
         band = FinishedBand(top: 0, rows: 0, width: grid.width, classes: classes, probabilities: probabilities)
     }
 
-    /// Adds the tile at grid position (`row`, `column`) — `classes` planes of `tileSize`² probabilities,
-    /// or nil for a tile left out (all nodata) — and finishes the pixels no later tile covers.
-    /// `valid` is the data mask of the tile's window inside the scene (`h × w`, row-major).
-    /// Tiles must come in grid order; the first tile of a row starts a new `band`.
-    mutating func add(row r: Int, column c: Int, probabilities: UnsafePointer<Float>?, valid: [UInt8]) {
+    deinit {
+        for p in [rowCarry, columnCarry, nextColumnCarry, rowSums, rowProbabilities] { p.deallocate() }
+    }
+
+    /// Adds the tile at grid position (`row`, `column`) — the model's output for it, `classes` planes of
+    /// `tileSize`² logits (or probabilities), or nil for a tile left out (all nodata) — and finishes the
+    /// pixels no later tile covers. `valid` is the data mask of the tile's window inside the scene
+    /// (`h × w`, row-major). Tiles must come in grid order; the first tile of a row starts a new `band`.
+    func add(row r: Int, column c: Int, output: UnsafePointer<Float>?, valid: [UInt8]) {
         let t = grid.tileSize
-        let width = grid.width
         let y = grid.rows[r], x = grid.columns[c]
-        let h = min(t, grid.height - y), w = min(t, width - x)
+        let h = min(t, grid.height - y), w = min(t, grid.width - x)
         let rowsDone = grid.finishedRows(tileRow: r), columnsDone = grid.finishedColumns(tileColumn: c)
         if c == 0 { band.reset(top: y, rows: rowsDone.count) }
-        // Columns [x, leftEnd) come from the previous tile of this row; rows [y, topEnd) from the tile row above.
-        let leftEnd = c > 0 ? min(grid.columns[c - 1] + t, width) : x
+        // Scene rows [y, topEnd) carry sums from the tile row above; tile columns [0, carriedEnd) from the
+        // previous tile of this row. Rows from nextTop and tile columns from keptStart are carried on.
         let topEnd = r > 0 ? min(grid.rows[r - 1] + t, grid.height) : y
-        let planes = self.planes, classes = self.classes
-        let plane = h * w
-        let rowPlane = rowCarryCapacity * width
-        let columnPlane = columnCarryRows * columnCarryCapacity
+        let carriedEnd = c > 0 ? min(grid.columns[c - 1] + t, grid.width) - x : 0
+        let nextTop = rowsDone.upperBound, keptStart = columnsDone.upperBound - x
+        let cuts = [0, min(carriedEnd, keptStart), max(carriedEnd, keptStart), w]
         let columnWeights = self.columnWeights[c], rowWeights = self.rowWeights[r]
-        let (carryTop, carryLeft) = (rowCarryTop, columnCarryLeft)
-
-        accumulator.withUnsafeMutableBufferPointer { a in
-            rowCarry.withUnsafeMutableBufferPointer { rows in
-                columnCarry.withUnsafeMutableBufferPointer { columns in
-                    for k in 0..<planes {
-                        for j in 0..<h {
-                            let out = a.baseAddress! + k * plane + j * w
-                            let carriedColumns = leftEnd - x
-                            if carriedColumns > 0 {
-                                let from = columns.baseAddress! + k * columnPlane + j * columnCarryCapacity + (x - carryLeft)
-                                out.update(from: from, count: carriedColumns)
+        let width = grid.width, bandTop = band.top, bandPlane = band.rows * width
+        columnWeights.withUnsafeBufferPointer { columnWeights in
+            valid.withUnsafeBufferPointer { valid in
+                band.withBuffers { labels, probabilities in
+                    for j in 0..<h {
+                        let sceneRow = y + j
+                        let row = Row(tile: j, weight: rowWeights[j], columnWeights: columnWeights.baseAddress!,
+                                      valid: valid.baseAddress! + j * w)
+                        let offset = (sceneRow - bandTop) * width + x
+                        for s in 0..<3 where cuts[s] < cuts[s + 1] {
+                            let span = cuts[s]..<cuts[s + 1]
+                            let fromColumnCarry = span.lowerBound < carriedEnd
+                            let fromRowCarry = !fromColumnCarry && sceneRow < topEnd
+                            let toColumnCarry = span.lowerBound >= keptStart
+                            let toRowCarry = !toColumnCarry && sceneRow >= nextTop
+                            if !(fromColumnCarry || fromRowCarry || toColumnCarry || toRowCarry || wantProbabilities) {
+                                if let output { label(row, span, output: output, into: labels + offset) }
+                                continue
                             }
-                            let rest = out + carriedColumns
-                            if y + j < topEnd {
-                                rest.update(from: rows.baseAddress! + k * rowPlane + (y + j - carryTop) * width + leftEnd, count: w - carriedColumns)
+                            let source: UnsafeMutablePointer<Float>?, sourceStride: Int
+                            if fromColumnCarry {
+                                (source, sourceStride) = (columnCarry + j * columnCarryCapacity + (x - columnCarryLeft), columnCarryPlane)
+                            } else if fromRowCarry {
+                                (source, sourceStride) = (rowCarry + (sceneRow - rowCarryTop) * width + x, rowCarryPlane)
                             } else {
-                                rest.update(repeating: 0, count: w - carriedColumns)
+                                (source, sourceStride) = (nil, 0)
                             }
-                        }
-                    }
-                }
-            }
-            if let probabilities {
-                columnWeights.withUnsafeBufferPointer { cw in
-                    for j in 0..<h where rowWeights[j] > 0 {
-                        let row = a.baseAddress! + j * w
-                        addRowWeights(row + classes * plane, columnWeights: cw.baseAddress!, rowWeight: rowWeights[j], count: w)
-                        for k in 0..<classes {
-                            addWeightedRow(row + k * plane, probabilities + k * t * t + j * t, columnWeights: cw.baseAddress!,
-                                           rowWeight: rowWeights[j], count: w)
-                        }
-                    }
-                }
-            }
-        }
-        finish(rows: rowsDone, columns: columnsDone, x: x, y: y, w: w, plane: plane, valid: valid)
-
-        // Keep what later tiles overlap: the columns right of this tile's finished part, and the rows
-        // below the finished band for this tile's finished columns (the row carry's columns there have
-        // all been read by now, so they are overwritten in place).
-        let nextLeft = columnsDone.upperBound, nextTop = rowsDone.upperBound
-        columnCarryLeft = nextLeft
-        columnCarryRows = h
-        let keptColumns = x + w - nextLeft
-        let newColumnPlane = h * columnCarryCapacity
-        accumulator.withUnsafeBufferPointer { a in
-            columnCarry.withUnsafeMutableBufferPointer { columns in
-                rowCarry.withUnsafeMutableBufferPointer { rows in
-                    for k in 0..<planes {
-                        for j in 0..<h {
-                            let source = a.baseAddress! + k * plane + j * w
-                            if keptColumns > 0 {
-                                (columns.baseAddress! + k * newColumnPlane + j * columnCarryCapacity)
-                                    .update(from: source + (nextLeft - x), count: keptColumns)
-                            }
-                            if y + j >= nextTop {
-                                (rows.baseAddress! + k * rowPlane + (y + j - nextTop) * width + x)
-                                    .update(from: source, count: columnsDone.count)
+                            blend(row, span, from: source, stride: sourceStride, output: output)
+                            if toColumnCarry {
+                                let target = nextColumnCarry + j * columnCarryCapacity - keptStart
+                                for k in 0..<planes {
+                                    (target + k * columnCarryPlane + span.lowerBound).update(from: rowSums + k * t + span.lowerBound, count: span.count)
+                                }
+                            } else if toRowCarry {
+                                let target = rowCarry + (sceneRow - nextTop) * width + x
+                                for k in 0..<planes {
+                                    (target + k * rowCarryPlane + span.lowerBound).update(from: rowSums + k * t + span.lowerBound, count: span.count)
+                                }
+                            } else {
+                                finish(row, span, labels: labels + offset, probabilities: probabilities.map { $0 + offset }, bandPlane: bandPlane)
                             }
                         }
                     }
                 }
             }
         }
-        if c + 1 == grid.columns.count { self.rowCarryTop = nextTop }
+        swap(&columnCarry, &nextColumnCarry)
+        columnCarryLeft = columnsDone.upperBound
+        if c + 1 == grid.columns.count { rowCarryTop = nextTop }
     }
 
-    /// Writes the labels (and probabilities) of the finished rows × columns of the tile at (`x`, `y`).
-    private mutating func finish(rows: Range<Int>, columns: Range<Int>, x: Int, y: Int, w: Int, plane: Int, valid: [UInt8]) {
-        let classes = self.classes
-        let bandTop = band.top, width = band.width, bandPlane = band.rows * width
-        accumulator.withUnsafeBufferPointer { a in
-            band.labels.withUnsafeMutableBufferPointer { labels in
-                for row in rows {
-                    for column in columns {
-                        let p = (row - y) * w + (column - x)
-                        let out = (row - bandTop) * width + column
-                        let weight = a[classes * plane + p]
-                        guard valid[p] != 0, weight > 0 else { continue }
-                        var best = 0
-                        var bestSum = a[p]
-                        for k in 1..<max(classes, 1) where a[k * plane + p] > bestSum {
-                            best = k
-                            bestSum = a[k * plane + p]
-                        }
-                        labels[out] = UInt8(best)
-                    }
-                }
+    /// One row of the tile being added.
+    private struct Row {
+        /// Row in the tile.
+        let tile: Int
+        /// The tile's blend weight for this row; the weight of tile column `i` is `columnWeights[i] × weight`.
+        let weight: Float
+        let columnWeights: UnsafePointer<Float>
+        /// The data mask of this row of the tile's window.
+        let valid: UnsafePointer<UInt8>
+    }
+
+    /// Labels the tile columns `span` of `row`, which this tile alone covers: the argmax of its output
+    /// (softmax and a positive weight do not change the order), where there is data and weight.
+    private func label(_ row: Row, _ span: Range<Int>, output: UnsafePointer<Float>, into labels: UnsafeMutablePointer<UInt8>) {
+        guard row.weight > 0 else { return }
+        let t = grid.tileSize, plane = t * t, classes = self.classes
+        let values = output + row.tile * t
+        var i = span.lowerBound
+        while i + 8 <= span.upperBound {
+            var best = load(values + i)
+            var index = SIMD8<Int32>(repeating: 0)
+            for k in 1..<max(classes, 1) {
+                let v = load(values + k * plane + i)
+                let better = v .> best
+                best.replace(with: v, where: better)
+                index.replace(with: Int32(k), where: better)
             }
-            guard wantProbabilities else { return }
-            band.probabilities!.withUnsafeMutableBufferPointer { probabilities in
-                for row in rows {
-                    for column in columns {
-                        let p = (row - y) * w + (column - x)
-                        let out = (row - bandTop) * width + column
-                        let weight = a[classes * plane + p]
-                        guard valid[p] != 0, weight > 0 else { continue }
-                        for k in 0..<classes { probabilities[k * bandPlane + out] = a[k * plane + p] / weight }
-                    }
-                }
+            for lane in 0..<8 where row.valid[i + lane] != 0 && row.columnWeights[i + lane] > 0 {
+                labels[i + lane] = UInt8(truncatingIfNeeded: index[lane])
             }
+            i += 8
+        }
+        while i < span.upperBound {
+            if row.valid[i] != 0 && row.columnWeights[i] > 0 {
+                var best = 0
+                for k in 1..<max(classes, 1) where values[k * plane + i] > values[best * plane + i] { best = k }
+                labels[i] = UInt8(best)
+            }
+            i += 1
         }
     }
+
+    /// Fills `rowSums` at the tile columns `span` of `row`: the carried sums at `source` (planes `stride`
+    /// apart; nil: none) plus the tile's weighted probabilities.
+    private func blend(_ row: Row, _ span: Range<Int>, from source: UnsafeMutablePointer<Float>?, stride: Int,
+                       output: UnsafePointer<Float>?) {
+        let t = grid.tileSize, classes = self.classes
+        for k in 0..<planes {
+            let sums = rowSums + k * t + span.lowerBound
+            if let source {
+                sums.update(from: source + k * stride + span.lowerBound, count: span.count)
+            } else {
+                sums.update(repeating: 0, count: span.count)
+            }
+        }
+        guard let output, row.weight > 0 else { return }
+        var probabilities = UnsafePointer(output + row.tile * t), planeStride = t * t
+        if !outputIsProbabilities {
+            // The softmax runs on whole groups of eight tile columns, so each pixel's arithmetic depends only
+            // on its place in the tile, as when the whole tile is converted at once.
+            let start = span.lowerBound & ~7, end = min(t, (span.upperBound + 7) & ~7)
+            for k in 0..<classes {
+                (rowProbabilities + k * t + start).update(from: probabilities + k * planeStride + start, count: end - start)
+            }
+            softmaxChannels(rowProbabilities, items: 1, channels: classes, plane: t, pixels: start..<end)
+            (probabilities, planeStride) = (UnsafePointer(rowProbabilities), t)
+        }
+        let weights = row.columnWeights + span.lowerBound
+        addRowWeights(rowSums + classes * t + span.lowerBound, columnWeights: weights, rowWeight: row.weight, count: span.count)
+        for k in 0..<classes {
+            addWeightedRow(rowSums + k * t + span.lowerBound, probabilities + k * planeStride + span.lowerBound,
+                           columnWeights: weights, rowWeight: row.weight, count: span.count)
+        }
+    }
+
+    /// Writes the labels (and probabilities, class planes `bandPlane` apart) of the tile columns `span` of
+    /// `row` from their sums in `rowSums`.
+    private func finish(_ row: Row, _ span: Range<Int>, labels: UnsafeMutablePointer<UInt8>, probabilities: UnsafeMutablePointer<Float>?,
+                        bandPlane: Int) {
+        let t = grid.tileSize, classes = self.classes
+        let weights = rowSums + classes * t
+        for i in span where row.valid[i] != 0 && weights[i] > 0 {
+            var best = 0
+            var bestSum = rowSums[i]
+            for k in 1..<max(classes, 1) where rowSums[k * t + i] > bestSum {
+                best = k
+                bestSum = rowSums[k * t + i]
+            }
+            labels[i] = UInt8(best)
+        }
+        guard let probabilities else { return }
+        for i in span where row.valid[i] != 0 && weights[i] > 0 {
+            for k in 0..<classes { probabilities[k * bandPlane + i] = rowSums[k * t + i] / weights[i] }
+        }
+    }
+}
+
+@inline(__always)
+private func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
 }
 
 extension TileGrid {
@@ -231,6 +297,14 @@ struct FinishedBand {
         if probabilities != nil {
             probabilities!.removeAll(keepingCapacity: true)
             probabilities!.append(contentsOf: repeatElement(Float.nan, count: classes * rows * width))
+        }
+    }
+
+    /// Calls `body` with the labels and the probabilities (nil when not kept).
+    mutating func withBuffers<R>(_ body: (UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<Float>?) -> R) -> R {
+        labels.withUnsafeMutableBufferPointer { labels in
+            guard probabilities != nil else { return body(labels.baseAddress!, nil) }
+            return probabilities!.withUnsafeMutableBufferPointer { body(labels.baseAddress!, $0.baseAddress!) }
         }
     }
 }

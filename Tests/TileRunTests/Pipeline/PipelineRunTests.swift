@@ -177,6 +177,26 @@ final class PipelineRunTests: FolderTestCase {
         for (a, b) in zip(outputs[0], outputs[1]) { XCTAssertTrue(a == b, "outputs differ between 1 and 2 threads") }
     }
 
+    /// Where one tile alone covers a pixel its class is read from the model's output directly; the class
+    /// map must be the one blending every pixel gives (the blending a run that writes probabilities does).
+    func testClassMapIsTheSameWithAndWithoutProbabilities() throws {
+        // Nodata (0) in a block crossing tile borders, and a size that leaves partial tiles at both edges.
+        let scene = try PipelineFixtures.writeScene(path("scene.tif"), width: 203, height: 157, noData: NoData(value: 0)) { b, x, y in
+            (60..<130).contains(x) && (20..<75).contains(y) ? 0 : PipelineFixtures.texture(b, x, y)
+        }
+        for blending in Blending.allCases {
+            var maps: [Data] = []
+            for probabilities in [true, false] {
+                let output = directory.appendingPathComponent("\(blending.rawValue)-\(probabilities)")
+                let settings = try PipelineFixtures.settings(inputs: [scene], output: output, probabilities: probabilities, blending: blending)
+                let result = try XCTUnwrap(try run(settings).results.first)
+                XCTAssertEqual(result.probabilities != nil, probabilities)
+                maps.append(try Data(contentsOf: URL(fileURLWithPath: result.classMap)))
+            }
+            XCTAssertTrue(maps[0] == maps[1], "\(blending): the class map changes when probabilities are not written")
+        }
+    }
+
     func testABadSceneFailsAloneAndTheExitCodeIsOne() throws {
         let model = try PipelineFixtures.model()
         let good = try PipelineFixtures.writeScene(path("good.tif"), width: 90, height: 70, value: PipelineFixtures.texture)
