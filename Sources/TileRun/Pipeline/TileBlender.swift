@@ -36,7 +36,8 @@ final class TileBlender {
     private let columnCarryCapacity: Int
     private let columnCarryPlane: Int
     private var columnCarryLeft = 0
-    /// The sums of one row of a tile (`planes` rows of `tileSize`), and its probabilities (`classes` rows).
+    /// The sums of one row of a tile to finish (`planes` rows of `tileSize`), and its probabilities
+    /// (`classes` rows).
     private let rowSums: UnsafeMutablePointer<Float>
     private let rowProbabilities: UnsafeMutablePointer<Float>
 
@@ -116,26 +117,22 @@ final class TileBlender {
                                 if let output { label(row, span, output: output, into: labels + offset) }
                                 continue
                             }
-                            let source: UnsafeMutablePointer<Float>?, sourceStride: Int
+                            let source: UnsafePointer<Float>?, sourceStride: Int
                             if fromColumnCarry {
-                                (source, sourceStride) = (columnCarry + j * columnCarryCapacity + (x - columnCarryLeft), columnCarryPlane)
+                                (source, sourceStride) = (UnsafePointer(columnCarry + j * columnCarryCapacity + (x - columnCarryLeft)), columnCarryPlane)
                             } else if fromRowCarry {
-                                (source, sourceStride) = (rowCarry + (sceneRow - rowCarryTop) * width + x, rowCarryPlane)
+                                (source, sourceStride) = (UnsafePointer(rowCarry + (sceneRow - rowCarryTop) * width + x), rowCarryPlane)
                             } else {
                                 (source, sourceStride) = (nil, 0)
                             }
-                            blend(row, span, from: source, stride: sourceStride, output: output)
                             if toColumnCarry {
-                                let target = nextColumnCarry + j * columnCarryCapacity - keptStart
-                                for k in 0..<planes {
-                                    (target + k * columnCarryPlane + span.lowerBound).update(from: rowSums + k * t + span.lowerBound, count: span.count)
-                                }
+                                blend(row, span, from: source, stride: sourceStride, output: output,
+                                      into: nextColumnCarry + j * columnCarryCapacity - keptStart, stride: columnCarryPlane)
                             } else if toRowCarry {
-                                let target = rowCarry + (sceneRow - nextTop) * width + x
-                                for k in 0..<planes {
-                                    (target + k * rowCarryPlane + span.lowerBound).update(from: rowSums + k * t + span.lowerBound, count: span.count)
-                                }
+                                blend(row, span, from: source, stride: sourceStride, output: output,
+                                      into: rowCarry + (sceneRow - nextTop) * width + x, stride: rowCarryPlane)
                             } else {
+                                blend(row, span, from: source, stride: sourceStride, output: output, into: rowSums, stride: t)
                                 finish(row, span, labels: labels + offset, probabilities: probabilities.map { $0 + offset }, bandPlane: bandPlane)
                             }
                         }
@@ -190,36 +187,34 @@ final class TileBlender {
         }
     }
 
-    /// Fills `rowSums` at the tile columns `span` of `row`: the carried sums at `source` (planes `stride`
-    /// apart; nil: none) plus the tile's weighted probabilities.
-    private func blend(_ row: Row, _ span: Range<Int>, from source: UnsafeMutablePointer<Float>?, stride: Int,
-                       output: UnsafePointer<Float>?) {
-        let t = grid.tileSize, classes = self.classes
-        for k in 0..<planes {
-            let sums = rowSums + k * t + span.lowerBound
-            if let source {
-                sums.update(from: source + k * stride + span.lowerBound, count: span.count)
-            } else {
-                sums.update(repeating: 0, count: span.count)
+    /// Writes the sums of the tile columns `span` of `row` to `sums` (planes `sumsStride` apart, indexed
+    /// by tile column): the carried sums at `source` (planes `stride` apart, indexed by tile column; nil:
+    /// none) plus the tile's weighted probabilities.
+    private func blend(_ row: Row, _ span: Range<Int>, from source: UnsafePointer<Float>?, stride: Int,
+                       output: UnsafePointer<Float>?, into sums: UnsafeMutablePointer<Float>, stride sumsStride: Int) {
+        let t = grid.tileSize, classes = self.classes, first = span.lowerBound
+        guard let output, row.weight > 0 else {
+            for k in 0..<planes {
+                let target = sums + k * sumsStride + first
+                if let source { target.update(from: source + k * stride + first, count: span.count) } else { target.update(repeating: 0, count: span.count) }
             }
+            return
         }
-        guard let output, row.weight > 0 else { return }
         var probabilities = UnsafePointer(output + row.tile * t), planeStride = t * t
         if !outputIsProbabilities {
             // The softmax runs on whole groups of eight tile columns, so each pixel's arithmetic depends only
             // on its place in the tile, as when the whole tile is converted at once.
-            let start = span.lowerBound & ~7, end = min(t, (span.upperBound + 7) & ~7)
+            let start = first & ~7, end = min(t, (span.upperBound + 7) & ~7)
             for k in 0..<classes {
                 (rowProbabilities + k * t + start).update(from: probabilities + k * planeStride + start, count: end - start)
             }
             softmaxChannels(rowProbabilities, items: 1, channels: classes, plane: t, pixels: start..<end)
             (probabilities, planeStride) = (UnsafePointer(rowProbabilities), t)
         }
-        let weights = row.columnWeights + span.lowerBound
-        addRowWeights(rowSums + classes * t + span.lowerBound, columnWeights: weights, rowWeight: row.weight, count: span.count)
-        for k in 0..<classes {
-            addWeightedRow(rowSums + k * t + span.lowerBound, probabilities + k * planeStride + span.lowerBound,
-                           columnWeights: weights, rowWeight: row.weight, count: span.count)
+        for k in 0..<planes {
+            blendRow(into: sums + k * sumsStride + first, carried: source.map { $0 + k * stride + first },
+                     values: k < classes ? probabilities + k * planeStride + first : nil,
+                     columnWeights: row.columnWeights + first, rowWeight: row.weight, count: span.count)
         }
     }
 
