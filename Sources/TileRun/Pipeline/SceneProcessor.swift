@@ -370,10 +370,18 @@ final class SceneSink: @unchecked Sendable {
                                            areaHectares: hasArea ? areas[k] / 10_000 : nil)
             },
             nodataPixels: nodataPixels)
-        do {
+        // The quicklook is drawn and encoded while the GeoTIFFs are assembled (each takes one thread).
+        let quicklookWritten = quicklook.map { quicklook in
+            Prefetch { [outputs, scene] in Result { try quicklook.write(to: outputs.quicklook, title: scene.name) } }
+        }
+        let assembled = Result {
             try probabilityWriter?.finish()
             try classMap.finish()
-            try quicklook?.write(to: outputs.quicklook, title: scene.name)
+        }
+        let drawn = quicklookWritten?.value ?? .success(())
+        do {
+            try assembled.get()
+            try drawn.get()
             try AtomicFile.write(statistics.json(), to: outputs.json)
             try AtomicFile.write(Data(statistics.csv().utf8), to: outputs.csv)
         } catch {

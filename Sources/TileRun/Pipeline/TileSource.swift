@@ -105,6 +105,7 @@ final class TileSource: @unchecked Sendable {
         let plane = window.pixelCount
         let perScene = plan.bands.count
         var valid = [UInt8](repeating: 1, count: plane)
+        var masked = false
         var raw: [[Float]] = []
         for (f, reader) in readers.enumerated() {
             let alpha = reader.info.alphaBand
@@ -114,6 +115,7 @@ final class TileSource: @unchecked Sendable {
             // Integer samples without nodata, alpha or mask are all valid (no NaN either): no per-pixel test.
             let canBeInvalid = noData != nil || alpha != nil || mask != nil || reader.info.sampleType.isFloatingPoint
             if canBeInvalid {
+                masked = true
                 values.withUnsafeBufferPointer { v in
                     for p in 0..<plane where valid[p] != 0 {
                         var allNoData = noData != nil
@@ -130,8 +132,8 @@ final class TileSource: @unchecked Sendable {
             }
             raw.append(values)
         }
-        let hasData = valid.contains(1)
-        let preview = previewValues(raw.last!, window: window, finished: finished, valid: valid)
+        let hasData = !masked || valid.contains(1)
+        let preview = previewValues(raw.last!, window: window, finished: finished, valid: valid, allValid: !masked || !valid.contains(0))
         guard hasData else {
             return TileInput(row: row, column: column, window: window, values: [], valid: valid, hasData: false,
                              preview: preview, previewWindow: finished)
@@ -167,24 +169,28 @@ final class TileSource: @unchecked Sendable {
                          preview: preview, previewWindow: finished)
     }
 
-    private func previewValues(_ raw: [Float], window: RasterWindow, finished: RasterWindow, valid: [UInt8]) -> [Float] {
+    private func previewValues(_ raw: [Float], window: RasterWindow, finished: RasterWindow, valid: [UInt8],
+                               allValid: Bool) -> [Float] {
         let bands = min(3, plan.bands.count)
-        var out = [Float](repeating: .nan, count: bands * finished.pixelCount)
-        raw.withUnsafeBufferPointer { raw in
-            valid.withUnsafeBufferPointer { valid in
-                out.withUnsafeMutableBufferPointer { out in
+        return [Float](unsafeUninitializedCapacity: bands * finished.pixelCount) { out, initialized in
+            raw.withUnsafeBufferPointer { raw in
+                valid.withUnsafeBufferPointer { valid in
                     for b in 0..<bands {
                         for j in 0..<finished.height {
                             let s = (finished.y - window.y + j) * window.width + finished.x - window.x
                             let source = raw.baseAddress! + b * window.pixelCount + s, mask = valid.baseAddress! + s
                             let target = out.baseAddress! + (b * finished.height + j) * finished.width
-                            for i in 0..<finished.width where mask[i] != 0 { target[i] = source[i] }
+                            if allValid {
+                                target.initialize(from: source, count: finished.width)
+                            } else {
+                                for i in 0..<finished.width { target[i] = mask[i] != 0 ? source[i] : .nan }
+                            }
                         }
                     }
                 }
             }
+            initialized = bands * finished.pixelCount
         }
-        return out
     }
 }
 
