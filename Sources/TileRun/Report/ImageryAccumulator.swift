@@ -24,26 +24,96 @@ struct ImageryAccumulator: Sendable {
     /// left out too.
     mutating func add(_ values: [Float], window: RasterWindow, valid: [UInt8]?, counted: RasterWindow) {
         let plane = window.pixelCount
-        precondition(plane > 0 && values.count % plane == 0 && displayBands.allSatisfy { $0 < values.count / plane },
+        precondition(plane > 0 && values.count % plane == 0 && displayBands.allSatisfy { $0 >= 0 && $0 < values.count / plane },
                      "the window holds fewer bands than the display bands name")
         precondition(valid == nil || valid!.count == plane)
         let x0 = max(counted.x, window.x, 0), x1 = min(counted.maxX, window.maxX, grid.sceneWidth)
         let y0 = max(counted.y, window.y, 0), y1 = min(counted.maxY, window.maxY, grid.sceneHeight)
         guard x0 < x1, y0 < y1 else { return }
-        let bands = displayBands.count
+        // Scene columns x0..<x1 in runs that fall into one quicklook column.
+        var runs: [(column: Int, columns: Range<Int>)] = []
+        for x in x0..<x1 {
+            let column = grid.cellColumns[x]
+            if let last = runs.last, last.column == column {
+                runs[runs.count - 1].columns = last.columns.lowerBound..<(x + 1)
+            } else {
+                runs.append((column, x..<(x + 1)))
+            }
+        }
+        let area = Area(grid: grid, window: window, rows: y0..<y1, runs: runs)
         let offsets = displayBands.map { $0 * plane }
+        let rgb = offsets.count == 3
         values.withUnsafeBufferPointer { v in
-            for y in y0..<y1 {
-                let cellRow = grid.cellRow(y) * grid.width
-                let rowStart = (y - window.y) * window.width - window.x
-                pixels: for x in x0..<x1 {
-                    let p = rowStart + x
-                    if let valid, valid[p] == 0 { continue }
-                    for offset in offsets where v[offset + p].isNaN { continue pixels }
-                    let cell = cellRow + grid.cellColumns[x]
-                    for b in 0..<bands { sums[cell * bands + b] += Double(v[offsets[b] + p]) }
-                    counts[cell] += 1
+            let band = (v.baseAddress! + offsets[0], v.baseAddress! + offsets[rgb ? 1 : 0],
+                        v.baseAddress! + offsets[rgb ? 2 : 0])
+            sums.withUnsafeMutableBufferPointer { sums in
+                counts.withUnsafeMutableBufferPointer { counts in
+                    let target = (sums: sums.baseAddress!, counts: counts.baseAddress!)
+                    // Constant arguments let each case compile to its own loop, without the tests it does not need.
+                    switch (rgb, valid) {
+                    case (false, nil): Self.accumulate(area, band, valid: nil, rgb: false, into: target)
+                    case (true, nil): Self.accumulate(area, band, valid: nil, rgb: true, into: target)
+                    case (false, let valid?):
+                        valid.withUnsafeBufferPointer { Self.accumulate(area, band, valid: $0.baseAddress!, rgb: false, into: target) }
+                    case (true, let valid?):
+                        valid.withUnsafeBufferPointer { Self.accumulate(area, band, valid: $0.baseAddress!, rgb: true, into: target) }
+                    }
                 }
+            }
+        }
+    }
+
+    /// The scene pixels one `add` call counts, of a window's plane: `rows`, and in each the scene columns of
+    /// `runs`, each run inside one quicklook `column`.
+    private struct Area {
+        let grid: QuicklookGrid
+        let window: RasterWindow
+        let rows: Range<Int>
+        let runs: [(column: Int, columns: Range<Int>)]
+    }
+
+    /// Adds the pixels of `area` to the sums and counts of their quicklook pixels, row after row and left
+    /// to right, as one addition per pixel and band in that order (the Double sums are the same bits as
+    /// adding pixel by pixel). `band` points at the display bands' planes (all three the same plane for
+    /// grey); `valid` is nil when every pixel holds data.
+    @inline(__always)
+    private static func accumulate(_ area: Area, _ band: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>),
+                                   valid: UnsafePointer<UInt8>?, rgb: Bool,
+                                   into target: (sums: UnsafeMutablePointer<Double>, counts: UnsafeMutablePointer<UInt32>)) {
+        let bands = rgb ? 3 : 1
+        let grid = area.grid
+        for y in area.rows {
+            let cellRow = grid.cellRow(y) * grid.width
+            // Index into the window's plane of scene column 0 in row y.
+            let rowStart = (y - area.window.y) * area.window.width - area.window.x
+            for run in area.runs {
+                // A run's pixels all go to one quicklook pixel: its sums stay in registers meanwhile (red
+                // holds grey).
+                let cell = cellRow + run.column
+                let sum = target.sums + cell * bands
+                var red = sum[0], green = rgb ? sum[1] : 0, blue = rgb ? sum[2] : 0
+                var count: UInt32 = 0
+                for p in (rowStart + run.columns.lowerBound)..<(rowStart + run.columns.upperBound) {
+                    if let valid, valid[p] == 0 { continue }
+                    let r = band.0[p]
+                    if rgb {
+                        let g = band.1[p], b = band.2[p]
+                        if r.isNaN || g.isNaN || b.isNaN { continue }
+                        red += Double(r)
+                        green += Double(g)
+                        blue += Double(b)
+                    } else {
+                        if r.isNaN { continue }
+                        red += Double(r)
+                    }
+                    count += 1
+                }
+                sum[0] = red
+                if rgb {
+                    sum[1] = green
+                    sum[2] = blue
+                }
+                target.counts[cell] += count
             }
         }
     }
