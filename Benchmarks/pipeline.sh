@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # End-to-end `tilerun run` against the model's own `tilerun bench`, and peak memory against scene size.
 #   Benchmarks/pipeline.sh [MODEL.onnx] [SIZES...]     (default: models/landcover-demo.onnx, 4096 8192 16384)
+#   ROUNDS=N (default 3): runs per size
 # For each size, a 3-band uint8 scene (the shipped sample scene resampled with GDAL, tiled Deflate) is
-# run with default settings; the script prints wall time, tiles/s, peak RSS, and the ratios the
-# pipeline issue asks for: end-to-end tiles/s ÷ bench tiles/s (same tiles, batch and threads), and
-# peak RSS ÷ the peak of the smallest scene.
+# run with default settings, ROUNDS times. Each run sits between two `tilerun bench` measurements (same
+# tile, batch 1, same threads), so that the ratio the pipeline issue asks for — end-to-end tiles/s ÷ bench
+# tiles/s — compares figures taken minutes apart at most, on a machine whose speed drifts. Printed per
+# run: wall time, tiles/s, the bench before and after, the ratio to their mean, peak RSS and its ratio to
+# the first size's peak; then the median ratio per size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-models/landcover-demo.onnx}
 shift || true
 sizes=("${@:-4096 8192 16384}")
+rounds=${ROUNDS:-3}
 SCRATCH=${SCRATCH:-.build}
 swift build -c release --product tilerun --scratch-path "$SCRATCH" >/dev/null
 tilerun=$SCRATCH/release/tilerun
@@ -19,30 +23,41 @@ trap 'rm -rf "$work"' EXIT
 info=$("$tilerun" model info "$model" --json)
 tile=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["tileSize"])' "$info")
 threads=$(nproc)
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; model $model, tile $tile, threads $threads"
-bench=$("$tilerun" bench "$model" --tile "$tile" --threads "$threads" --repeat 5 --json)
-bench_rate=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["tilesPerSecond"])' "$bench")
-printf "bench: %.3f tiles/s (%s×%s tiles, batch 1)\n" "$bench_rate" "$tile" "$tile"
-printf "%-8s %7s %9s %9s %8s %10s %7s\n" size tiles seconds tiles/s vs-bench peak-MiB vs-first
+bench() {
+    "$tilerun" bench "$model" --tile "$tile" --threads "$threads" --repeat 10 --json |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["tilesPerSecond"])'
+}
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; model $model, tile $tile, batch 1, threads $threads"
+printf "%-7s %5s %6s %8s %8s %15s %8s %9s %7s\n" size round tiles seconds tiles/s "bench bef/aft" vs-bench peak-MiB vs-first
 first_peak=""
 for n in ${sizes[@]}; do
     scene=$work/scene-$n.tif
     gdal_translate -q -outsize "$n" "$n" -r bilinear -co TILED=YES -co COMPRESS=DEFLATE sample-data/landcover-1.tif "$scene"
-    out=$work/out-$n
-    start=$(date +%s.%N)
-    /usr/bin/time -f "%M" -o "$work/rss" "$tilerun" run --model "$model" --input "$scene" --output "$out" \
-        --threads "$threads" --progress none > "$work/run.txt"
-    end=$(date +%s.%N)
-    tiles=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["scenes"][0]["tiles"])' "$out/summary.json")
-    python3 - "$n" "$tiles" "$start" "$end" "$(cat "$work/rss")" "$bench_rate" "${first_peak:-0}" <<'PY'
+    ratios=""
+    for round in $(seq 1 "$rounds"); do
+        out=$work/out-$n
+        before=$(bench)
+        start=$(date +%s.%N)
+        /usr/bin/time -f "%M" -o "$work/rss" "$tilerun" run --model "$model" --input "$scene" --output "$out" \
+            --threads "$threads" --progress none > "$work/run.txt"
+        end=$(date +%s.%N)
+        after=$(bench)
+        tiles=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["scenes"][0]["tiles"])' "$out/summary.json")
+        [ -n "$first_peak" ] || first_peak=$(python3 -c "print($(cat "$work/rss") / 1024)")
+        ratio=$(python3 - "$n" "$round" "$tiles" "$start" "$end" "$(cat "$work/rss")" "$before" "$after" "$first_peak" <<'PY'
 import sys
-n, tiles, start, end, rss_kib, bench, first = sys.argv[1:]
+n, rnd, tiles, start, end, rss_kib, before, after, first = sys.argv[1:]
 seconds = float(end) - float(start)
 rate = int(tiles) / seconds
+bench = (float(before) + float(after)) / 2
 peak = int(rss_kib) / 1024
-first = float(first) or peak
-print(f"{n:<8} {tiles:>7} {seconds:>9.2f} {rate:>9.3f} {rate / float(bench):>8.2f} {peak:>10.1f} {peak / first:>7.2f}")
+print(f"{n:<7} {rnd:>5} {tiles:>6} {seconds:>8.2f} {rate:>8.2f} {float(before):>7.2f}/{float(after):<7.2f} {rate / bench:>8.2f} {peak:>9.1f} {peak / float(first):>7.2f}", file=sys.stderr)
+print(rate / bench)
 PY
-    [ -n "$first_peak" ] || first_peak=$(python3 -c "print($(cat "$work/rss") / 1024)")
-    rm -rf "$out" "$scene"
+        )
+        ratios="$ratios $ratio"
+        rm -rf "$out"
+    done
+    python3 -c "import statistics,sys; r=[float(x) for x in sys.argv[2:]]; print(f'{sys.argv[1]}: median end-to-end ÷ bench {statistics.median(r):.2f} over {len(r)} runs (min {min(r):.2f}, max {max(r):.2f})')" "$n" $ratios
+    rm -f "$scene"
 done

@@ -197,7 +197,8 @@ public struct BatchRunner: Sendable {
                     noteDeviceFailure(during: scene)
                     let streamSeconds = Date().timeIntervalSince(began)
                     collect()
-                    finishing = (scene, Prefetch {
+                    // Below inference's priority, as the stages of a scene are (see SceneProcessor.stream).
+                    finishing = (scene, Prefetch(on: .global(qos: .background)) {
                         Result {
                             let result = try streamed.complete()
                             if let manifest, let input {

@@ -38,9 +38,10 @@ public struct SceneOutputPaths: Sendable {
 }
 
 /// Runs one scene through the stages, streaming: read and normalize tile windows (one thread, a batch
-/// or two ahead), infer (the caller's thread, the kernels' threads), then blend, finish and encode rows
-/// (one thread, at most two batches behind). Hand-offs are bounded, so memory does not grow with the
-/// scene's height, and the stages overlap.
+/// or two ahead), infer (the caller's thread, the kernels' threads), blend and finish pixels (one thread,
+/// at most two batches behind), then encode and save each finished band of rows (one thread, one band
+/// at a time). Hand-offs are bounded, so memory does not grow with the scene's height, and the stages
+/// overlap; all but inference run at a lower priority.
 public struct SceneProcessor: Sendable {
     public let plan: ModelPlan
 
@@ -110,15 +111,21 @@ public struct SceneProcessor: Sendable {
             throw error
         }
         if firstInferred > 0 { progress(firstInferred * grid.columns.count) }
+        // Reading, blending and writing run at a lower priority than inference (Dispatch's background QoS:
+        // nice 10 on Linux, relative to this process's own threads where the kernel groups processes by
+        // session), so that on a CPU they fill the moments inference leaves a core idle instead of
+        // preempting its workers mid-layer; when they fall behind, inference waits for them at the bounded
+        // hand-offs and they run.
+        let stageQoS = DispatchQoS.background
         let finisher = TileFinisher(plan: plan, grid: grid, sink: sink, firstTileRow: firstInferred, savedBands: saved,
-                                    checkpoints: checkpoints)
+                                    checkpoints: checkpoints, qos: stageQoS)
 
         // Tiles go to the model in batches of neighbouring columns of one tile row, in grid order.
         let batchSize = plan.settings.batch
         let batches: [(row: Int, columns: Range<Int>)] = grid.rows.indices.dropFirst(firstInferred).flatMap { row in
             stride(from: 0, to: grid.columns.count, by: batchSize).map { (row, $0..<min($0 + batchSize, grid.columns.count)) }
         }
-        let readQueue = DispatchQueue(label: "tilerun.read")
+        let readQueue = DispatchQueue(label: "tilerun.read", qos: stageQoS)
         let readBatch: @Sendable (Int) -> Result<[TileInput], Error> = { index in
             let (row, columns) = batches[index]
             return Result { try columns.map { try readTile(row, $0) } }
@@ -126,8 +133,8 @@ public struct SceneProcessor: Sendable {
         let readAhead = 2
         var reads = (0..<min(readAhead, batches.count)).map { index in Prefetch(on: readQueue) { readBatch(index) } }
 
-        // Blending and encoding run on their own serial queue, at most two batches behind inference.
-        let finishQueue = DispatchQueue(label: "tilerun.finish")
+        // Blending runs on its own serial queue, at most two batches behind inference.
+        let finishQueue = DispatchQueue(label: "tilerun.finish", qos: stageQoS)
         let finishSlots = DispatchSemaphore(value: 2)
         let failure = FirstError()
         // On a device, each batch is submitted before the previous one is waited for (the next input goes up
@@ -173,9 +180,11 @@ public struct SceneProcessor: Sendable {
             if let batch = inFlight { try finish(batch) }
             finishQueue.sync {}
             try failure.check()
+            try finisher.flush()
         } catch {
             // Bands already handed over are finished (and saved) before the outputs are given up.
             finishQueue.sync {}
+            try? finisher.flush()
             sink.discard()
             throw error
         }
@@ -227,14 +236,21 @@ final class TileFinisher: @unchecked Sendable {
     private let checkpoints: BandCheckpoints?
     /// Tiles of the current tile row left out as all nodata.
     private var skippedInRow = 0
+    /// Finished bands are written and saved on a queue of their own, one at a time, in order: encoding a
+    /// band (a tile row's worth of work at once) then does not hold up blending, and blending does not
+    /// hold up inference, whose hand-off to this stage is only two batches deep.
+    private let writeQueue: DispatchQueue
+    private let writeSlot = DispatchSemaphore(value: 1)
+    private let writeFailure = FirstError()
 
     init(plan: ModelPlan, grid: TileGrid, sink: SceneSink, firstTileRow: Int = 0, savedBands: Int = 0,
-         checkpoints: BandCheckpoints? = nil) {
+         checkpoints: BandCheckpoints? = nil, qos: DispatchQoS = .unspecified) {
         self.plan = plan
         self.grid = grid
         self.sink = sink
         self.savedBands = savedBands
         self.checkpoints = checkpoints
+        writeQueue = DispatchQueue(label: "tilerun.write", qos: qos)
         blender = TileBlender(grid: grid, classes: plan.outputChannels, blending: plan.settings.blending,
                               probabilities: plan.settings.writeProbabilities, outputIsProbabilities: plan.outputIsProbabilities,
                               firstTileRow: firstTileRow)
@@ -244,6 +260,7 @@ final class TileFinisher: @unchecked Sendable {
     /// each finished tile row completes; rows already written from saved bands are only blended, for the
     /// overlaps they carry into later rows.
     func take(_ tiles: [TileInput], output: [Float]) throws {
+        try writeFailure.check()
         let tilePlanes = plan.outputChannels * plan.tileSize * plan.tileSize
         try output.withUnsafeBufferPointer { p in
             var n = 0
@@ -258,14 +275,31 @@ final class TileFinisher: @unchecked Sendable {
                 blender.add(row: tile.row, column: tile.column, output: tileOutput, valid: tile.valid)
                 sink.preview(tile)
                 guard tile.column + 1 == grid.columns.count else { continue }
-                if tile.row >= savedBands {
-                    let band = blender.band
-                    try sink.write(band)
-                    try checkpoints?.save(tile.row, band.top, band.rows, SavedBand(band: band, skippedTiles: skippedInRow).encoded())
-                }
+                if tile.row >= savedBands { write(blender.band, row: tile.row, skippedTiles: skippedInRow) }
                 skippedInRow = 0
             }
         }
+    }
+
+    /// Hands the band of tile row `row` to the write queue, once the band before it is written.
+    private func write(_ band: FinishedBand, row: Int, skippedTiles: Int) {
+        writeSlot.wait()
+        writeQueue.async { [sink, checkpoints, writeSlot, writeFailure] in
+            defer { writeSlot.signal() }
+            guard !writeFailure.isSet else { return }
+            do {
+                try sink.write(band)
+                try checkpoints?.save(row, band.top, band.rows, SavedBand(band: band, skippedTiles: skippedTiles).encoded())
+            } catch {
+                writeFailure.set(error)
+            }
+        }
+    }
+
+    /// Waits until the bands handed over are written and saved; throws the first error doing so.
+    func flush() throws {
+        writeQueue.sync {}
+        try writeFailure.check()
     }
 }
 
@@ -372,7 +406,9 @@ final class SceneSink: @unchecked Sendable {
             nodataPixels: nodataPixels)
         // The quicklook is drawn and encoded while the GeoTIFFs are assembled (each takes one thread).
         let quicklookWritten = quicklook.map { quicklook in
-            Prefetch { [outputs, scene] in Result { try quicklook.write(to: outputs.quicklook, title: scene.name) } }
+            Prefetch(on: .global(qos: .background)) { [outputs, scene] in
+                Result { try quicklook.write(to: outputs.quicklook, title: scene.name) }
+            }
         }
         let assembled = Result {
             try probabilityWriter?.finish()
