@@ -1,3 +1,4 @@
+import Foundation
 import TileRunKernels
 
 /// Blends tile predictions, tile by tile in grid order, and finishes every pixel as soon as no later
@@ -162,18 +163,18 @@ final class TileBlender {
         guard row.weight > 0 else { return }
         let t = grid.tileSize, plane = t * t, classes = self.classes
         let values = output + row.tile * t
+        // Usually every pixel of the span has data and weight: then the labels are stored eight at a time.
+        let everywhere = memchr(row.valid + span.lowerBound, 0, span.count) == nil
+            && span.allSatisfy { row.columnWeights[$0] > 0 }
         var i = span.lowerBound
         while i + 8 <= span.upperBound {
-            var best = load(values + i)
-            var index = SIMD8<Int32>(repeating: 0)
-            for k in 1..<max(classes, 1) {
-                let v = load(values + k * plane + i)
-                let better = v .> best
-                best.replace(with: v, where: better)
-                index.replace(with: Int32(k), where: better)
-            }
-            for lane in 0..<8 where row.valid[i + lane] != 0 && row.columnWeights[i + lane] > 0 {
-                labels[i + lane] = UInt8(truncatingIfNeeded: index[lane])
+            let index = argmax8(values + i, planeStride: plane)
+            if everywhere {
+                UnsafeMutableRawPointer(labels + i).storeBytes(of: SIMD8<UInt8>(truncatingIfNeeded: index), as: SIMD8<UInt8>.self)
+            } else {
+                for lane in 0..<8 where row.valid[i + lane] != 0 && row.columnWeights[i + lane] > 0 {
+                    labels[i + lane] = UInt8(truncatingIfNeeded: index[lane])
+                }
             }
             i += 8
         }
@@ -224,19 +225,38 @@ final class TileBlender {
                         bandPlane: Int) {
         let t = grid.tileSize, classes = self.classes
         let weights = rowSums + classes * t
-        for i in span where row.valid[i] != 0 && weights[i] > 0 {
-            var best = 0
-            var bestSum = rowSums[i]
-            for k in 1..<max(classes, 1) where rowSums[k * t + i] > bestSum {
-                best = k
-                bestSum = rowSums[k * t + i]
+        var i = span.lowerBound
+        while i + 8 <= span.upperBound {
+            let index = argmax8(rowSums + i, planeStride: t)
+            for lane in 0..<8 where row.valid[i + lane] != 0 && weights[i + lane] > 0 {
+                labels[i + lane] = UInt8(truncatingIfNeeded: index[lane])
             }
+            i += 8
+        }
+        for i in i..<span.upperBound where row.valid[i] != 0 && weights[i] > 0 {
+            var best = 0
+            for k in 1..<max(classes, 1) where rowSums[k * t + i] > rowSums[best * t + i] { best = k }
             labels[i] = UInt8(best)
         }
         guard let probabilities else { return }
         for i in span where row.valid[i] != 0 && weights[i] > 0 {
             for k in 0..<classes { probabilities[k * bandPlane + i] = rowSums[k * t + i] / weights[i] }
         }
+    }
+
+    /// For eight pixels in a row, the first class (of `classes` planes `planeStride` apart from `values`)
+    /// with the largest value.
+    @inline(__always)
+    private func argmax8(_ values: UnsafePointer<Float>, planeStride: Int) -> SIMD8<Int32> {
+        var best = load(values)
+        var index = SIMD8<Int32>(repeating: 0)
+        for k in 1..<max(classes, 1) {
+            let v = load(values + k * planeStride)
+            let better = v .> best
+            best.replace(with: v, where: better)
+            index.replace(with: Int32(k), where: better)
+        }
+        return index
     }
 }
 
