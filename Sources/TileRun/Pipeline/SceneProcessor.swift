@@ -38,10 +38,9 @@ public struct SceneOutputPaths: Sendable {
 }
 
 /// Runs one scene through the stages, streaming: read and normalize tile windows (one thread, a batch
-/// or two ahead), infer (the caller's thread, the kernels' threads), blend and finish pixels (one thread,
-/// at most two batches behind), then encode and save each finished band of rows (one thread, one band
-/// at a time). Hand-offs are bounded, so memory does not grow with the scene's height, and the stages
-/// overlap; all but inference run at a lower priority.
+/// or two ahead), infer (the caller's thread, the kernels' threads), then blend, finish and encode rows
+/// (one thread, at most four batches behind). Hand-offs are bounded, so memory does not grow with the
+/// scene's height, and the stages overlap; all but inference run at a lower priority.
 public struct SceneProcessor: Sendable {
     public let plan: ModelPlan
 
@@ -111,14 +110,14 @@ public struct SceneProcessor: Sendable {
             throw error
         }
         if firstInferred > 0 { progress(firstInferred * grid.columns.count) }
-        // Reading, blending and writing run at a lower priority than inference (Dispatch's background QoS:
+        // Reading, blending and encoding run at a lower priority than inference (Dispatch's background QoS:
         // nice 10 on Linux, relative to this process's own threads where the kernel groups processes by
         // session), so that on a CPU they fill the moments inference leaves a core idle instead of
         // preempting its workers mid-layer; when they fall behind, inference waits for them at the bounded
         // hand-offs and they run.
         let stageQoS = DispatchQoS.background
         let finisher = TileFinisher(plan: plan, grid: grid, sink: sink, firstTileRow: firstInferred, savedBands: saved,
-                                    checkpoints: checkpoints, qos: stageQoS)
+                                    checkpoints: checkpoints)
 
         // Tiles go to the model in batches of neighbouring columns of one tile row, in grid order.
         let batchSize = plan.settings.batch
@@ -133,9 +132,11 @@ public struct SceneProcessor: Sendable {
         let readAhead = 2
         var reads = (0..<min(readAhead, batches.count)).map { index in Prefetch(on: readQueue) { readBatch(index) } }
 
-        // Blending runs on its own serial queue, at most two batches behind inference.
+        // Blending and encoding run on their own serial queue, at most four batches behind inference: a
+        // tile row's last tile brings the encoding of a whole band of rows (about 0.1 s at 8192 pixels
+        // wide), which two batches of slack did not cover, so inference used to wait for it.
         let finishQueue = DispatchQueue(label: "tilerun.finish", qos: stageQoS)
-        let finishSlots = DispatchSemaphore(value: 2)
+        let finishSlots = DispatchSemaphore(value: 4)
         let failure = FirstError()
         // On a device, each batch is submitted before the previous one is waited for (the next input goes up
         // while the previous batch computes); batches are still finished one by one in grid order. A batch
@@ -180,11 +181,9 @@ public struct SceneProcessor: Sendable {
             if let batch = inFlight { try finish(batch) }
             finishQueue.sync {}
             try failure.check()
-            try finisher.flush()
         } catch {
             // Bands already handed over are finished (and saved) before the outputs are given up.
             finishQueue.sync {}
-            try? finisher.flush()
             sink.discard()
             throw error
         }
@@ -236,21 +235,14 @@ final class TileFinisher: @unchecked Sendable {
     private let checkpoints: BandCheckpoints?
     /// Tiles of the current tile row left out as all nodata.
     private var skippedInRow = 0
-    /// Finished bands are written and saved on a queue of their own, one at a time, in order: encoding a
-    /// band (a tile row's worth of work at once) then does not hold up blending, and blending does not
-    /// hold up inference, whose hand-off to this stage is only two batches deep.
-    private let writeQueue: DispatchQueue
-    private let writeSlot = DispatchSemaphore(value: 1)
-    private let writeFailure = FirstError()
 
     init(plan: ModelPlan, grid: TileGrid, sink: SceneSink, firstTileRow: Int = 0, savedBands: Int = 0,
-         checkpoints: BandCheckpoints? = nil, qos: DispatchQoS = .unspecified) {
+         checkpoints: BandCheckpoints? = nil) {
         self.plan = plan
         self.grid = grid
         self.sink = sink
         self.savedBands = savedBands
         self.checkpoints = checkpoints
-        writeQueue = DispatchQueue(label: "tilerun.write", qos: qos)
         blender = TileBlender(grid: grid, classes: plan.outputChannels, blending: plan.settings.blending,
                               probabilities: plan.settings.writeProbabilities, outputIsProbabilities: plan.outputIsProbabilities,
                               firstTileRow: firstTileRow)
@@ -260,7 +252,6 @@ final class TileFinisher: @unchecked Sendable {
     /// each finished tile row completes; rows already written from saved bands are only blended, for the
     /// overlaps they carry into later rows.
     func take(_ tiles: [TileInput], output: [Float]) throws {
-        try writeFailure.check()
         let tilePlanes = plan.outputChannels * plan.tileSize * plan.tileSize
         try output.withUnsafeBufferPointer { p in
             var n = 0
@@ -275,31 +266,14 @@ final class TileFinisher: @unchecked Sendable {
                 blender.add(row: tile.row, column: tile.column, output: tileOutput, valid: tile.valid)
                 sink.preview(tile)
                 guard tile.column + 1 == grid.columns.count else { continue }
-                if tile.row >= savedBands { write(blender.band, row: tile.row, skippedTiles: skippedInRow) }
+                if tile.row >= savedBands {
+                    let band = blender.band
+                    try sink.write(band)
+                    try checkpoints?.save(tile.row, band.top, band.rows, SavedBand(band: band, skippedTiles: skippedInRow).encoded())
+                }
                 skippedInRow = 0
             }
         }
-    }
-
-    /// Hands the band of tile row `row` to the write queue, once the band before it is written.
-    private func write(_ band: FinishedBand, row: Int, skippedTiles: Int) {
-        writeSlot.wait()
-        writeQueue.async { [sink, checkpoints, writeSlot, writeFailure] in
-            defer { writeSlot.signal() }
-            guard !writeFailure.isSet else { return }
-            do {
-                try sink.write(band)
-                try checkpoints?.save(row, band.top, band.rows, SavedBand(band: band, skippedTiles: skippedTiles).encoded())
-            } catch {
-                writeFailure.set(error)
-            }
-        }
-    }
-
-    /// Waits until the bands handed over are written and saved; throws the first error doing so.
-    func flush() throws {
-        writeQueue.sync {}
-        try writeFailure.check()
     }
 }
 
