@@ -37,20 +37,8 @@ final class QuicklookAccumulatorTests: XCTestCase {
         }
     }
 
-    private struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
-    }
-
     func testImageryMatchesPerPixelSums() {
-        var random = Generator(state: 7)
+        var random = SplitMix64(seed: 7)
         for (width, height, maxSide) in [(37, 23, 1024), (300, 170, 64), (129, 257, 50)] {
             let grid = QuicklookGrid(sceneWidth: width, sceneHeight: height, maxSide: maxSide)
             for displayBands in [[0], [2], [0, 1, 2], [3, 1, 0]] {
@@ -85,7 +73,7 @@ final class QuicklookAccumulatorTests: XCTestCase {
     }
 
     func testLabelsMatchPerPixelCounts() {
-        var random = Generator(state: 11)
+        var random = SplitMix64(seed: 11)
         for (width, height, maxSide) in [(37, 23, 1024), (300, 170, 64), (129, 257, 50)] {
             let grid = QuicklookGrid(sceneWidth: width, sceneHeight: height, maxSide: maxSide)
             let classCount = 5
@@ -120,4 +108,9 @@ final class QuicklookAccumulatorTests: XCTestCase {
             }
         }
     }
+}
+
+private extension SplitMix64 {
+    /// A number from 0 to `n - 1`.
+    mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 }
