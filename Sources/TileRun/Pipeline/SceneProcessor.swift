@@ -39,8 +39,9 @@ public struct SceneOutputPaths: Sendable {
 
 /// Runs one scene through the stages, streaming: read and normalize tile windows (one thread, a batch
 /// or two ahead), infer (the caller's thread, the kernels' threads), then blend, finish and encode rows
-/// (one thread, at most four batches behind). Hand-offs are bounded, so memory does not grow with the
-/// scene's height, and the stages overlap; all but inference run at a lower priority.
+/// (one thread, two batches or four tiles behind at most, whichever is more). Hand-offs are bounded, so
+/// memory does not grow with the scene's height, and the stages overlap; all but inference run at a
+/// lower priority.
 public struct SceneProcessor: Sendable {
     public let plan: ModelPlan
 
@@ -132,11 +133,12 @@ public struct SceneProcessor: Sendable {
         let readAhead = 2
         var reads = (0..<min(readAhead, batches.count)).map { index in Prefetch(on: readQueue) { readBatch(index) } }
 
-        // Blending and encoding run on their own serial queue, at most four batches behind inference: a
-        // tile row's last tile brings the encoding of a whole band of rows (about 0.1 s at 8192 pixels
-        // wide), which two batches of slack did not cover, so inference used to wait for it.
+        // Blending and encoding run on their own serial queue, two batches or four tiles behind inference
+        // at most, whichever is more: a tile row's last tile brings the encoding of a whole band of rows
+        // (about 0.1 s at 8192 pixels wide), which two tiles of slack did not cover, so inference used to
+        // wait for it.
         let finishQueue = DispatchQueue(label: "tilerun.finish", qos: stageQoS)
-        let finishSlots = DispatchSemaphore(value: 4)
+        let finishSlots = DispatchSemaphore(value: max(2, 4 / batchSize))
         let failure = FirstError()
         // On a device, each batch is submitted before the previous one is waited for (the next input goes up
         // while the previous batch computes); batches are still finished one by one in grid order. A batch
@@ -196,7 +198,7 @@ public struct SceneProcessor: Sendable {
         let count = plan.fixedBatch ?? tiles.count
         var input: [Float]
         if tiles.count == 1 && count == 1 {
-            input = tiles[0]
+            input = tiles[0]  // as it is: no copy
         } else {
             input = []
             input.reserveCapacity(count * plan.channels * t * t)
