@@ -30,17 +30,7 @@ struct ImageryAccumulator: Sendable {
         let x0 = max(counted.x, window.x, 0), x1 = min(counted.maxX, window.maxX, grid.sceneWidth)
         let y0 = max(counted.y, window.y, 0), y1 = min(counted.maxY, window.maxY, grid.sceneHeight)
         guard x0 < x1, y0 < y1 else { return }
-        // Scene columns x0..<x1 in runs that fall into one quicklook column.
-        var runs: [(column: Int, columns: Range<Int>)] = []
-        for x in x0..<x1 {
-            let column = grid.cellColumns[x]
-            if let last = runs.last, last.column == column {
-                runs[runs.count - 1].columns = last.columns.lowerBound..<(x + 1)
-            } else {
-                runs.append((column, x..<(x + 1)))
-            }
-        }
-        let area = Area(grid: grid, window: window, rows: y0..<y1, runs: runs)
+        let area = Area(grid: grid, window: window, rows: y0..<y1, runs: grid.columnRuns(x0..<x1))
         let offsets = displayBands.map { $0 * plane }
         let rgb = offsets.count == 3
         values.withUnsafeBufferPointer { v in

@@ -21,15 +21,7 @@ struct LabelAccumulator: Sendable {
         labels = [Int32](repeating: -1, count: grid.width * grid.height)
         settledPixels = [Int](repeating: 0, count: classCount + 1)
         histogram = [UInt32](repeating: 0, count: grid.width * (classCount + 1))
-        var runs: [(column: Int, columns: Range<Int>)] = []
-        for (x, column) in grid.cellColumns.enumerated() {
-            if let last = runs.last, last.column == column {
-                runs[runs.count - 1].columns = last.columns.lowerBound..<(x + 1)
-            } else {
-                runs.append((column, x..<(x + 1)))
-            }
-        }
-        columnRuns = runs
+        columnRuns = grid.columnRuns(0..<grid.sceneWidth)
     }
 
     /// Scene pixels per channel.

@@ -26,4 +26,18 @@ struct QuicklookGrid: Equatable, Sendable {
 
     /// The quicklook row of scene row `y`.
     func cellRow(_ y: Int) -> Int { y * height / sceneHeight }
+
+    /// The scene columns `columns` in runs that fall into one quicklook column, left to right.
+    func columnRuns(_ columns: Range<Int>) -> [(column: Int, columns: Range<Int>)] {
+        var runs: [(column: Int, columns: Range<Int>)] = []
+        for x in columns {
+            let column = cellColumns[x]
+            if let last = runs.last, last.column == column {
+                runs[runs.count - 1].columns = last.columns.lowerBound..<(x + 1)
+            } else {
+                runs.append((column, x..<(x + 1)))
+            }
+        }
+        return runs
+    }
 }
