@@ -2,18 +2,21 @@
 # End-to-end `tilerun run` against the model's own `tilerun bench`, and peak memory against scene size.
 #   Benchmarks/pipeline.sh [MODEL.onnx] [SIZES...]     (default: models/landcover-demo.onnx, 4096 8192 16384)
 #   ROUNDS=N (default 3): runs per size
+#   BENCH_SECONDS=S (default 20): about how long each bench runs
 # For each size, a 3-band uint8 scene (the shipped sample scene resampled with GDAL, tiled Deflate) is
-# run with default settings, ROUNDS times. Each run sits between two `tilerun bench` measurements (same
-# tile, batch 1, same threads), so that the ratio the pipeline issue asks for — end-to-end tiles/s ÷ bench
-# tiles/s — compares figures taken minutes apart at most, on a machine whose speed drifts. Printed per
-# run: wall time, tiles/s, the bench before and after, the ratio to their mean, peak RSS and its ratio to
-# the first size's peak; then the median ratio per size.
+# run with default settings, ROUNDS times. Benches (same tile, batch 1, same threads; tiles/s from the
+# median as `tilerun bench` reports it) alternate with the runs — bench, run, bench, run, …, bench — and
+# each run is compared with the mean of the benches just before and just after it: this machine's speed
+# moves by up to ±30 % in phases of a few seconds, so a bench must be long enough to span several phases
+# and close enough in time to the run. Printed per run: wall time, tiles/s, the bench before and after,
+# the ratio to their mean, peak RSS and its ratio to the first size's peak; then the median ratio per size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 model=${1:-models/landcover-demo.onnx}
 shift || true
 sizes=("${@:-4096 8192 16384}")
 rounds=${ROUNDS:-3}
+bench_seconds=${BENCH_SECONDS:-20}
 SCRATCH=${SCRATCH:-.build}
 swift build -c release --product tilerun --scratch-path "$SCRATCH" >/dev/null
 tilerun=$SCRATCH/release/tilerun
@@ -24,24 +27,26 @@ info=$("$tilerun" model info "$model" --json)
 tile=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["tileSize"])' "$info")
 threads=$(nproc)
 bench() {
-    "$tilerun" bench "$model" --tile "$tile" --threads "$threads" --repeat 10 --json |
+    "$tilerun" bench "$model" --tile "$tile" --threads "$threads" --repeat "$1" --json |
         python3 -c 'import json,sys; print(json.load(sys.stdin)["tilesPerSecond"])'
 }
-echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; model $model, tile $tile, batch 1, threads $threads"
+repeats=$(python3 -c "print(max(10, round($bench_seconds * $(bench 5))))")
+echo "machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cores; model $model, tile $tile, batch 1, threads $threads; benches of $repeats repeats"
 printf "%-7s %5s %6s %8s %8s %15s %8s %9s %7s\n" size round tiles seconds tiles/s "bench bef/aft" vs-bench peak-MiB vs-first
 first_peak=""
+after=$(bench "$repeats")
 for n in ${sizes[@]}; do
     scene=$work/scene-$n.tif
     gdal_translate -q -outsize "$n" "$n" -r bilinear -co TILED=YES -co COMPRESS=DEFLATE sample-data/landcover-1.tif "$scene"
     ratios=""
     for round in $(seq 1 "$rounds"); do
         out=$work/out-$n
-        before=$(bench)
+        before=$after
         start=$(date +%s.%N)
         /usr/bin/time -f "%M" -o "$work/rss" "$tilerun" run --model "$model" --input "$scene" --output "$out" \
             --threads "$threads" --progress none > "$work/run.txt"
         end=$(date +%s.%N)
-        after=$(bench)
+        after=$(bench "$repeats")
         tiles=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["scenes"][0]["tiles"])' "$out/summary.json")
         [ -n "$first_peak" ] || first_peak=$(python3 -c "print($(cat "$work/rss") / 1024)")
         ratio=$(python3 - "$n" "$round" "$tiles" "$start" "$end" "$(cat "$work/rss")" "$before" "$after" "$first_peak" <<'PY'

@@ -23,8 +23,8 @@ enum BenchCommand {
         } else {
             let profile = r.secondsByOperator.sorted { $0.value > $1.value }
                 .map { String(format: "%@ %.3f s", $0.key, $0.value) }.joined(separator: ", ")
-            print(String(format: "%@: %d×%d tiles, batch %d, %d threads (%@): %.3f s median of %d, %.2f tiles/s, %.2f Mpx/s, %.1f GFLOP/s (%.2f GFLOP per tile)",
-                         r.model, r.tileSize, r.tileSize, r.batch, r.threads, r.device, r.medianSeconds, r.repeats, r.tilesPerSecond,
+            print(String(format: "%@: %d×%d tiles, batch %d, %d threads (%@): %.3f s median of %d (mean %.3f s), %.2f tiles/s, %.2f Mpx/s, %.1f GFLOP/s (%.2f GFLOP per tile)",
+                         r.model, r.tileSize, r.tileSize, r.batch, r.threads, r.device, r.medianSeconds, r.repeats, r.meanSeconds, r.tilesPerSecond,
                          r.megapixelsPerSecond, r.gflopsPerSecond, r.gflopsPerTile))
             print("  time by operator (one run after the warm-up): \(profile)")
             if args.flags.contains("--profile") {

@@ -27,7 +27,7 @@ public enum FlopCounter {
     }
 }
 
-/// Times inference on random tiles: warm-up, then the median of repeated runs.
+/// Times inference on random tiles: warm-up, then the median (and mean) of repeated runs.
 public struct InferenceBenchmark: Sendable {
     public var tileSize: Int
     public var batch: Int
@@ -43,6 +43,9 @@ public struct InferenceBenchmark: Sendable {
         public var threads: Int
         public var repeats: Int
         public var medianSeconds: Double
+        /// The mean of the repeats: what a sustained run pays, slow moments included.
+        public var meanSeconds: Double
+        /// From the median.
         public var tilesPerSecond: Double
         public var megapixelsPerSecond: Double
         public var gflopsPerTile: Double
@@ -105,11 +108,12 @@ public struct InferenceBenchmark: Sendable {
             _ = try session.run([input.name: x], threads: threads)
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
         }
+        let mean = times.reduce(0, +) / Double(times.count)
         times.sort()
         let median = times[times.count / 2]
         let tiles = Double(batch)
         return Result(model: path, tileSize: tileSize, batch: batch, threads: threads, repeats: repeats,
-                      medianSeconds: median, tilesPerSecond: tiles / median,
+                      medianSeconds: median, meanSeconds: mean, tilesPerSecond: tiles / median,
                       megapixelsPerSecond: tiles * Double(tileSize * tileSize) / median / 1e6,
                       gflopsPerTile: flops / tiles / 1e9, gflopsPerSecond: flops / median / 1e9,
                       secondsByOperator: byOperator, nodes: nodes, device: device.description,
