@@ -78,8 +78,9 @@ public enum FusedActivation: Equatable, Sendable {
     }
 }
 
-@inline(__always)
-func loadVector(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+/// Eight floats from `p`, which need not be aligned.
+@inlinable @inline(__always)
+public func loadVector(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
     UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
 }
 

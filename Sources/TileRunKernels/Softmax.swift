@@ -19,17 +19,17 @@ public func softmaxChannels(_ values: UnsafeMutablePointer<Float>, items: Int, c
         while p + 8 <= pixels.upperBound {
             var peak = SIMD8<Float>(repeating: -.infinity)
             for c in 0..<channels {
-                let v = load(base + c * plane + p)
+                let v = loadVector(base + c * plane + p)
                 peak.replace(with: v, where: v .> peak)
             }
             var sum = SIMD8<Float>(repeating: 0)
             for c in 0..<channels {
-                let e = vectorExp(load(base + c * plane + p) - peak)
-                store(e, base + c * plane + p)
+                let e = vectorExp(loadVector(base + c * plane + p) - peak)
+                storeVector(e, base + c * plane + p)
                 sum += e
             }
             let scale = 1 / sum
-            for c in 0..<channels { store(load(base + c * plane + p) * scale, base + c * plane + p) }
+            for c in 0..<channels { storeVector(loadVector(base + c * plane + p) * scale, base + c * plane + p) }
             p += 8
         }
         while p < pixels.upperBound {
@@ -45,16 +45,6 @@ public func softmaxChannels(_ values: UnsafeMutablePointer<Float>, items: Int, c
             p += 1
         }
     }
-}
-
-@inline(__always)
-private func load(_ p: UnsafeMutablePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
-}
-
-@inline(__always)
-private func store(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }
 
 /// e^x for eight lanes, for x from −87.3 to 88.3 (clamped outside: e^−∞ gives about 1e−38, not 0).

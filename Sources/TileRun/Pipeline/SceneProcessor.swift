@@ -485,8 +485,12 @@ final class ClassMapOutput {
 
     /// `out[i] = table[labels[i]]`, reusing `out`'s storage.
     private static func map<Sample>(_ labels: [UInt8], through table: [Sample], into out: inout [Sample]) {
-        out.removeAll(keepingCapacity: true)
-        out.append(contentsOf: repeatElement(table[0], count: labels.count))
+        // Sized to the band (only the first and last bands differ), then every sample overwritten.
+        if out.count > labels.count {
+            out.removeLast(out.count - labels.count)
+        } else {
+            out.append(contentsOf: repeatElement(table[0], count: labels.count - out.count))
+        }
         table.withUnsafeBufferPointer { table in
             labels.withUnsafeBufferPointer { labels in
                 out.withUnsafeMutableBufferPointer { out in

@@ -248,21 +248,16 @@ final class TileBlender {
     /// with the largest value.
     @inline(__always)
     private func argmax8(_ values: UnsafePointer<Float>, planeStride: Int) -> SIMD8<Int32> {
-        var best = load(values)
+        var best = loadVector(values)
         var index = SIMD8<Int32>(repeating: 0)
         for k in 1..<max(classes, 1) {
-            let v = load(values + k * planeStride)
+            let v = loadVector(values + k * planeStride)
             let better = v .> best
             best.replace(with: v, where: better)
             index.replace(with: Int32(k), where: better)
         }
         return index
     }
-}
-
-@inline(__always)
-private func load(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
-    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
 }
 
 extension TileGrid {
