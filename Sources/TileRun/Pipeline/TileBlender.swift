@@ -101,6 +101,8 @@ final class TileBlender {
         let columnWeights = self.columnWeights[c], rowWeights = self.rowWeights[r]
         let width = grid.width, bandTop = band.top, bandPlane = band.rows * width
         columnWeights.withUnsafeBufferPointer { columnWeights in
+            // Whether every tile column of span s has weight: the same for every row of the tile.
+            let weightedSpans = (0..<3).map { s in (cuts[s]..<cuts[s + 1]).allSatisfy { columnWeights[$0] > 0 } }
             valid.withUnsafeBufferPointer { valid in
                 band.withBuffers { labels, probabilities in
                     for j in 0..<h {
@@ -115,7 +117,7 @@ final class TileBlender {
                             let toColumnCarry = span.lowerBound >= keptStart
                             let toRowCarry = !toColumnCarry && sceneRow >= nextTop
                             if !(fromColumnCarry || fromRowCarry || toColumnCarry || toRowCarry || wantProbabilities) {
-                                if let output { label(row, span, output: output, into: labels + offset) }
+                                if let output { label(row, span, weighted: weightedSpans[s], output: output, into: labels + offset) }
                                 continue
                             }
                             let source: UnsafePointer<Float>?, sourceStride: Int
@@ -159,13 +161,14 @@ final class TileBlender {
 
     /// Labels the tile columns `span` of `row`, which this tile alone covers: the argmax of its output
     /// (softmax and a positive weight do not change the order), where there is data and weight.
-    private func label(_ row: Row, _ span: Range<Int>, output: UnsafePointer<Float>, into labels: UnsafeMutablePointer<UInt8>) {
+    /// `weighted`: every column of `span` has a positive weight.
+    private func label(_ row: Row, _ span: Range<Int>, weighted: Bool, output: UnsafePointer<Float>,
+                       into labels: UnsafeMutablePointer<UInt8>) {
         guard row.weight > 0 else { return }
-        let t = grid.tileSize, plane = t * t, classes = self.classes
+        let t = grid.tileSize, plane = t * t
         let values = output + row.tile * t
         // Usually every pixel of the span has data and weight: then the labels are stored eight at a time.
-        let everywhere = memchr(row.valid + span.lowerBound, 0, span.count) == nil
-            && span.allSatisfy { row.columnWeights[$0] > 0 }
+        let everywhere = weighted && memchr(row.valid + span.lowerBound, 0, span.count) == nil
         var i = span.lowerBound
         while i + 8 <= span.upperBound {
             let index = argmax8(values + i, planeStride: plane)
@@ -178,13 +181,8 @@ final class TileBlender {
             }
             i += 8
         }
-        while i < span.upperBound {
-            if row.valid[i] != 0 && row.columnWeights[i] > 0 {
-                var best = 0
-                for k in 1..<max(classes, 1) where values[k * plane + i] > values[best * plane + i] { best = k }
-                labels[i] = UInt8(best)
-            }
-            i += 1
+        for i in i..<span.upperBound where row.valid[i] != 0 && row.columnWeights[i] > 0 {
+            labels[i] = UInt8(argmax(values + i, planeStride: plane))
         }
     }
 
@@ -234,9 +232,7 @@ final class TileBlender {
             i += 8
         }
         for i in i..<span.upperBound where row.valid[i] != 0 && weights[i] > 0 {
-            var best = 0
-            for k in 1..<max(classes, 1) where rowSums[k * t + i] > rowSums[best * t + i] { best = k }
-            labels[i] = UInt8(best)
+            labels[i] = UInt8(argmax(rowSums + i, planeStride: t))
         }
         guard let probabilities else { return }
         for i in span where row.valid[i] != 0 && weights[i] > 0 {
@@ -257,6 +253,15 @@ final class TileBlender {
             index.replace(with: Int32(k), where: better)
         }
         return index
+    }
+
+    /// The first class (of `classes` values `planeStride` apart from `values`) with the largest value:
+    /// `argmax8` for one pixel.
+    @inline(__always)
+    private func argmax(_ values: UnsafePointer<Float>, planeStride: Int) -> Int {
+        var best = 0
+        for k in 1..<max(classes, 1) where values[k * planeStride] > values[best * planeStride] { best = k }
+        return best
     }
 }
 
