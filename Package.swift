@@ -38,6 +38,12 @@ let package = Package(
             pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"])]
         ),
+        // libdeflate: class-map tiles are compressed on several threads (Raster/TileCompressor.swift).
+        .systemLibrary(
+            name: "CDeflate",
+            pkgConfig: "libdeflate",
+            providers: [.apt(["libdeflate-dev"])]
+        ),
         // glibc's mallopt: activations stay in the heap between tiles (Model/Runtime/ActivationMemory.swift).
         .systemLibrary(name: "CMalloc"),
         // OpenSSL's libcrypto, for SHA-256 in the checkpoint manifest (Sources/TileRun/Manifest).
@@ -64,7 +70,7 @@ let package = Package(
         ),
         .target(
             name: "TileRun",
-            dependencies: ["CTIFFBridge", "CLibTIFF", "CGeoTIFF", "CPNG", "TileRunKernels", "COpenCL", "CCrypto", "CMalloc"],
+            dependencies: ["CTIFFBridge", "CLibTIFF", "CGeoTIFF", "CPNG", "TileRunKernels", "COpenCL", "CCrypto", "CMalloc", "CDeflate"],
             swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/geotiff"])]
         ),
         .executableTarget(

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The OpenCL backend on an NVIDIA GPU machine, in about five minutes (time limits per step: at most ~8): lists the devices, checks the
-# reference networks against onnxruntime's outputs through OpenCL (and the CPU kernels), and benchmarks
-# the reference U-Net on 512² tiles through OpenCL and on the CPU. Writes everything to $OUT/gpu-check.log.
+# The OpenCL backend on an NVIDIA GPU machine, in a few minutes: lists the devices, checks the
+# reference networks against onnxruntime's outputs through OpenCL (and the CPU kernels), benchmarks
+# the reference U-Net on 512² tiles through OpenCL and on the CPU, and runs the pipeline end to end on a
+# synthetic 8192² scene through both, each beside its bench. Writes everything to $OUT/gpu-check.log.
 #
 # Needs .gpu/bundle.tar.gz from Benchmarks/make-gpu-bundle.sh (tilerun, its libraries, the networks); with
 # no bundle but a Swift toolchain it builds one. The NVIDIA driver provides libnvidia-opencl.so.1; when no
@@ -88,6 +89,31 @@ step 60 "${tilerun[@]}" bench "$net/unet/model.onnx" --tile 512 --batch 8 --repe
 # The CPU-device GEMM kernel on the GPU, for comparison with the tiled one.
 step 45 env TILERUN_OPENCL_GEMM=blocked "${tilerun[@]}" bench "$net/unet/model.onnx" --tile 512 --repeat 5 --device opencl
 step 60 "${tilerun[@]}" bench "$net/unet/model.onnx" --tile 512 --repeat 3 --device cpu
+
+# End to end on a synthetic 8192² scene: `tilerun run` through OpenCL and through the CPU kernels, each
+# model's run beside its own bench on the same device (tiles/s of the run ÷ tiles/s of the bench).
+scenes=$(mktemp -d)
+step 120 "${tilerun[@]}" sample-scene "$scenes" --size 8192
+for model in "$net/unet/model.onnx" "$root/models/landcover-demo.onnx"; do
+    tile=$("${tilerun[@]}" model info "$model" --json | awk -F'[:,]' '/"tileSize"/ { gsub(/ /, "", $2); print $2 }')
+    for device in opencl cpu; do
+        out=$scenes/out-$device
+        start=$(date +%s.%N)
+        step 300 "${tilerun[@]}" run --model "$model" --input "$scenes/scene-1.tif" --output "$out" --device "$device" --progress none
+        end=$(date +%s.%N)
+        tiles=$(awk -F'[:,]' '/"tiles"/ { gsub(/ /, "", $2); print $2; exit }' "$out/summary.json" 2>/dev/null)
+        bench=$("${tilerun[@]}" bench "$model" --tile "$tile" --repeat 20 --device "$device" --json |
+            awk -F'[:,]' '/"tilesPerSecond"/ { gsub(/ /, "", $2); print $2 }')
+        say "$(basename "$(dirname "$model")")/$(basename "$model") on $device: ${tiles:-?} tiles in $(awk "BEGIN { printf \"%.2f\", $end - $start }") s," \
+            "$(awk "BEGIN { printf \"%.2f\", ${tiles:-0} / ($end - $start) }") tiles/s; bench ${bench:-?} tiles/s;" \
+            "ratio $(awk "BEGIN { b = ${bench:-0}; printf \"%.2f\", (b > 0 ? ${tiles:-0} / ($end - $start) / b : 0) }")"
+    done
+    cmp "$scenes/out-opencl/scene-1-classes.tif" "$scenes/out-cpu/scene-1-classes.tif" >/dev/null &&
+        say "class maps through OpenCL and the CPU kernels: identical" ||
+        say "class maps through OpenCL and the CPU kernels: differ (per-class pixel counts differ for $(diff <(grep '"pixels"' "$scenes/out-opencl/scene-1-statistics.json") <(grep '"pixels"' "$scenes/out-cpu/scene-1-statistics.json") | grep -c '^<') classes)"
+    rm -rf "$scenes"/out-*
+done
+rm -rf "$scenes"
 
 say ""
 say "program cache: $(ls "$XDG_CACHE_HOME/tilerun/opencl" 2>/dev/null | tr '\n' ' ')"

@@ -5,7 +5,7 @@
 #                                   onnxruntime, kubernetes-validate)
 set -euo pipefail
 
-packages=(libtiff-dev libgeotiff-dev libpng-dev libssl-dev pkg-config ocl-icd-opencl-dev opencl-headers)
+packages=(libtiff-dev libgeotiff-dev libdeflate-dev libpng-dev libssl-dev pkg-config ocl-icd-opencl-dev opencl-headers)
 if [[ "${1:-}" == "--test" ]]; then
     packages+=(gdal-bin python3-gdal python3 python3-pip pocl-opencl-icd)
 fi

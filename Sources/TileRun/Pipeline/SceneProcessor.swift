@@ -111,12 +111,6 @@ public struct SceneProcessor: Sendable {
             throw error
         }
         if firstInferred > 0 { progress(firstInferred * grid.columns.count) }
-        // Reading, blending and encoding run at a lower priority than inference (Dispatch's background QoS:
-        // nice 10 on Linux, relative to this process's own threads where the kernel groups processes by
-        // session), so that on a CPU they fill the moments inference leaves a core idle instead of
-        // preempting its workers mid-layer; when they fall behind, inference waits for them at the bounded
-        // hand-offs and they run.
-        let stageQoS = DispatchQoS.background
         let finisher = TileFinisher(plan: plan, grid: grid, sink: sink, firstTileRow: firstInferred, savedBands: saved,
                                     checkpoints: checkpoints)
 
@@ -125,7 +119,10 @@ public struct SceneProcessor: Sendable {
         let batches: [(row: Int, columns: Range<Int>)] = grid.rows.indices.dropFirst(firstInferred).flatMap { row in
             stride(from: 0, to: grid.columns.count, by: batchSize).map { (row, $0..<min($0 + batchSize, grid.columns.count)) }
         }
-        let readQueue = DispatchQueue(label: "tilerun.read", qos: stageQoS)
+        // Reading runs ahead at a lower priority than inference (Dispatch's background QoS: nice 10 on
+        // Linux, relative to this process's own threads where the kernel groups processes by session), so
+        // that on a CPU it fills the moments inference leaves a core idle rather than preempting its workers.
+        let readQueue = DispatchQueue(label: "tilerun.read", qos: .background)
         let readBatch: @Sendable (Int) -> Result<[TileInput], Error> = { index in
             let (row, columns) = batches[index]
             return Result { try columns.map { try readTile(row, $0) } }
@@ -133,30 +130,17 @@ public struct SceneProcessor: Sendable {
         let readAhead = 2
         var reads = (0..<min(readAhead, batches.count)).map { index in Prefetch(on: readQueue) { readBatch(index) } }
 
-        // Blending and encoding run on their own serial queue, two batches or four tiles behind inference
-        // at most, whichever is more: a tile row's last tile brings the encoding of a whole band of rows
-        // (about 0.1 s at 8192 pixels wide), which two tiles of slack did not cover, so inference used to
-        // wait for it.
-        let finishQueue = DispatchQueue(label: "tilerun.finish", qos: stageQoS)
-        let finishSlots = DispatchSemaphore(value: max(2, 4 / batchSize))
-        let failure = FirstError()
-        // On a device, each batch is submitted before the previous one is waited for (the next input goes up
-        // while the previous batch computes); batches are still finished one by one in grid order. A batch
-        // computed when it was submitted (the CPU kernels) is finished at once, so that a stop request
-        // between batches comes before the next one is computed.
+        // Blending and encoding run between inferences, on all the threads inference uses: beside it, on a
+        // CPU, they only took cores from its workers (a worker preempted mid-layer holds up the whole layer),
+        // which cost inference about the whole time they took. On a device, each batch is submitted before
+        // the previous one is waited for and finished, so the device computes while the CPU finishes;
+        // batches are still finished one by one in grid order. A batch computed when it was submitted (the
+        // CPU kernels) is finished at once, so that a stop request between batches comes before the next
+        // one is computed.
         var inFlight: (tiles: [TileInput], ticket: InferenceTicket?)?
         func finish(_ batch: (tiles: [TileInput], ticket: InferenceTicket?)) throws {
             let logits = try batch.ticket.map { try collect($0, tiles: batch.tiles.lazy.filter(\.hasData).count) } ?? []
-            finishSlots.wait()
-            finishQueue.async {
-                defer { finishSlots.signal() }
-                guard !failure.isSet else { return }
-                do {
-                    try finisher.take(batch.tiles, output: logits)
-                } catch {
-                    failure.set(error)
-                }
-            }
+            try finisher.take(batch.tiles, output: logits)
             progress(batch.tiles.count)
         }
         do {
@@ -169,7 +153,6 @@ public struct SceneProcessor: Sendable {
                 if index + readAhead < batches.count {
                     reads.append(Prefetch(on: readQueue) { readBatch(index + readAhead) })
                 }
-                try failure.check()
                 let inferred = tiles.filter(\.hasData)
                 skipped += tiles.count - inferred.count
                 let ticket = inferred.isEmpty ? nil : try submit(inferred.map(\.values))
@@ -181,11 +164,7 @@ public struct SceneProcessor: Sendable {
                 }
             }
             if let batch = inFlight { try finish(batch) }
-            finishQueue.sync {}
-            try failure.check()
         } catch {
-            // Bands already handed over are finished (and saved) before the outputs are given up.
-            finishQueue.sync {}
             sink.discard()
             throw error
         }
@@ -247,7 +226,7 @@ final class TileFinisher: @unchecked Sendable {
         self.checkpoints = checkpoints
         blender = TileBlender(grid: grid, classes: plan.outputChannels, blending: plan.settings.blending,
                               probabilities: plan.settings.writeProbabilities, outputIsProbabilities: plan.outputIsProbabilities,
-                              firstTileRow: firstTileRow)
+                              firstTileRow: firstTileRow, threads: plan.settings.threads)
     }
 
     /// Blends a batch of tiles (the model's `output` holds those with data, in order) and writes the rows
@@ -319,7 +298,7 @@ final class SceneSink: @unchecked Sendable {
         self.values = values
         self.outputs = outputs
         classMap = try ClassMapOutput(path: outputs.classes, width: info.width, height: info.height, geo: info.geo,
-                                      values: values, colors: plan.metadata.classes)
+                                      values: values, colors: plan.metadata.classes, threads: plan.settings.threads)
         probabilityWriter = plan.settings.writeProbabilities
             ? try RasterWriter(path: outputs.probabilities, width: info.width, height: info.height, options: RasterWriterOptions(
                 sampleType: .float32, bandCount: values.count, tileSize: 256, noData: NoData(value: .nan), geo: info.geo,
@@ -410,18 +389,6 @@ final class SceneSink: @unchecked Sendable {
     }
 }
 
-/// The first error any stage hit; later stages stop when one is set.
-final class FirstError: @unchecked Sendable {
-    private let lock = NSLock()
-    private var error: Error?
-
-    var isSet: Bool { lock.withLock { error != nil } }
-
-    func set(_ error: Error) { lock.withLock { if self.error == nil { self.error = error } } }
-
-    func check() throws { if let error = lock.withLock({ error }) { throw error } }
-}
-
 /// A value computed on a background thread, waited for when needed.
 final class Prefetch<Value: Sendable>: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
@@ -454,7 +421,9 @@ final class ClassMapOutput {
     private var byteRows: [UInt8] = []
     private var wideRows: [UInt16] = []
 
-    init(path: String, width: Int, height: Int, geo: GeoReference?, values: [Int], colors: [ModelMetadata.ModelClass]?) throws {
+    /// `threads`: how many of the map's tiles are compressed at once.
+    init(path: String, width: Int, height: Int, geo: GeoReference?, values: [Int], colors: [ModelMetadata.ModelClass]?,
+         threads: Int = 1) throws {
         let largest = values.max() ?? 0
         wide = largest > 254
         guard largest < 65535 else { throw RasterError(path: path, problem: "class value \(largest) does not fit a uint16 class map") }
@@ -469,7 +438,7 @@ final class ClassMapOutput {
         for c in colors ?? [] where c.value <= largest { if let color = c.color { palette[c.value] = color } }
         writer = try RasterWriter(path: path, width: width, height: height, options: RasterWriterOptions(
             sampleType: wide ? .uint16 : .uint8, bandCount: 1, tileSize: 256, noData: NoData(value: wide ? 65535 : 255),
-            geo: geo, colorMap: palette, overviewResampling: .nearest))
+            geo: geo, colorMap: palette, overviewResampling: .nearest, threads: threads))
     }
 
     /// Writes rows of output channels (`FinishedBand.nodata` for nodata) as class values.

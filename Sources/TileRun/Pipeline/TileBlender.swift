@@ -12,10 +12,12 @@ import TileRunKernels
 /// Pixels that one tile alone covers need no blending: their class is the tile's own argmax, and the
 /// model's output is read there directly. Only overlaps are turned into probabilities and weighted
 /// (unless the probabilities are written, which blends every pixel). Every pixel's weighted sum is
-/// accumulated in grid order, so the result does not depend on how tiles were scheduled.
+/// accumulated in grid order, so the result does not depend on how tiles were scheduled; the rows of a
+/// tile are blended on `threads` threads, each row's arithmetic the same whichever thread does it.
 final class TileBlender {
     let grid: TileGrid
     let classes: Int
+    let threads: Int
     let wantProbabilities: Bool
     /// Whether the model's output is already probabilities (else logits, turned into probabilities here).
     let outputIsProbabilities: Bool
@@ -37,10 +39,10 @@ final class TileBlender {
     private let columnCarryCapacity: Int
     private let columnCarryPlane: Int
     private var columnCarryLeft = 0
-    /// The sums of one row of a tile to finish (`planes` rows of `tileSize`), and its probabilities
-    /// (`classes` rows).
-    private let rowSums: UnsafeMutablePointer<Float>
-    private let rowProbabilities: UnsafeMutablePointer<Float>
+    /// Per worker, the sums of one row of a tile to finish (`planes` rows of `tileSize`), then its
+    /// probabilities (`classes` rows): `rowScratch` floats each.
+    private let scratch: UnsafeMutablePointer<Float>
+    private let rowScratch: Int
 
     /// The finished rows of the current tile row: `band.rows` rows from scene row `band.top`.
     private(set) var band: FinishedBand
@@ -49,8 +51,9 @@ final class TileBlender {
     /// would have carried into it start at zero, so its bands are those of a run from row 0 only where no
     /// earlier row reaches them (see `TileGrid.firstTileRow(reaching:)`).
     init(grid: TileGrid, classes: Int, blending: Blending, probabilities: Bool, outputIsProbabilities: Bool,
-         firstTileRow: Int = 0) {
+         firstTileRow: Int = 0, threads: Int = 1) {
         self.grid = grid
+        self.threads = max(1, min(threads, grid.tileSize))
         rowCarryTop = firstTileRow < grid.rows.count ? grid.rows[firstTileRow] : 0
         self.classes = classes
         wantProbabilities = probabilities
@@ -73,13 +76,13 @@ final class TileBlender {
         rowCarry = zeros(planes * rowCarryPlane)
         columnCarry = zeros(planes * columnCarryPlane)
         nextColumnCarry = zeros(planes * columnCarryPlane)
-        rowSums = zeros(planes * t)
-        rowProbabilities = zeros(classes * t)
+        rowScratch = (planes + classes) * t
+        scratch = zeros(self.threads * rowScratch)
         band = FinishedBand(top: 0, rows: 0, width: grid.width, classes: classes, probabilities: probabilities)
     }
 
     deinit {
-        for p in [rowCarry, columnCarry, nextColumnCarry, rowSums, rowProbabilities] { p.deallocate() }
+        for p in [rowCarry, columnCarry, nextColumnCarry, scratch] { p.deallocate() }
     }
 
     /// Adds the tile at grid position (`row`, `column`) — the model's output for it, `classes` planes of
@@ -105,38 +108,47 @@ final class TileBlender {
             let weightedSpans = (0..<3).map { s in (cuts[s]..<cuts[s + 1]).allSatisfy { columnWeights[$0] > 0 } }
             valid.withUnsafeBufferPointer { valid in
                 band.withBuffers { labels, probabilities in
-                    for j in 0..<h {
-                        let sceneRow = y + j
-                        let row = Row(tile: j, weight: rowWeights[j], columnWeights: columnWeights.baseAddress!,
-                                      valid: valid.baseAddress! + j * w)
-                        let offset = (sceneRow - bandTop) * width + x
-                        for s in 0..<3 where cuts[s] < cuts[s + 1] {
-                            let span = cuts[s]..<cuts[s + 1]
-                            let fromColumnCarry = span.lowerBound < carriedEnd
-                            let fromRowCarry = !fromColumnCarry && sceneRow < topEnd
-                            let toColumnCarry = span.lowerBound >= keptStart
-                            let toRowCarry = !toColumnCarry && sceneRow >= nextTop
-                            if !(fromColumnCarry || fromRowCarry || toColumnCarry || toRowCarry || wantProbabilities) {
-                                if let output { label(row, span, weighted: weightedSpans[s], output: output, into: labels + offset) }
-                                continue
-                            }
-                            let source: UnsafePointer<Float>?, sourceStride: Int
-                            if fromColumnCarry {
-                                (source, sourceStride) = (UnsafePointer(columnCarry + j * columnCarryCapacity + (x - columnCarryLeft)), columnCarryPlane)
-                            } else if fromRowCarry {
-                                (source, sourceStride) = (UnsafePointer(rowCarry + (sceneRow - rowCarryTop) * width + x), rowCarryPlane)
-                            } else {
-                                (source, sourceStride) = (nil, 0)
-                            }
-                            if toColumnCarry {
-                                blend(row, span, from: source, stride: sourceStride, output: output,
-                                      into: nextColumnCarry + j * columnCarryCapacity - keptStart, stride: columnCarryPlane)
-                            } else if toRowCarry {
-                                blend(row, span, from: source, stride: sourceStride, output: output,
-                                      into: rowCarry + (sceneRow - nextTop) * width + x, stride: rowCarryPlane)
-                            } else {
-                                blend(row, span, from: source, stride: sourceStride, output: output, into: rowSums, stride: t)
-                                finish(row, span, labels: labels + offset, probabilities: probabilities.map { $0 + offset }, bandPlane: bandPlane)
+                    // Row j's sums carried to the next tile row go where row j - (nextTop - y) read those
+                    // carried from the row above: rows are blended in parallel in phases of that many rows,
+                    // so that each such row has read its sums before they are overwritten.
+                    let phaseRows = nextTop - y
+                    for phase in Swift.stride(from: 0, to: h, by: phaseRows) {
+                        forEachPart(of: phase..<min(phase + phaseRows, h)) { part, worker in
+                            let rowSums = scratch + worker * rowScratch, rowProbabilities = rowSums + planes * t
+                            for j in part {
+                                let sceneRow = y + j
+                                let row = Row(tile: j, weight: rowWeights[j], columnWeights: columnWeights.baseAddress!,
+                                              valid: valid.baseAddress! + j * w, sums: rowSums, probabilities: rowProbabilities)
+                                let offset = (sceneRow - bandTop) * width + x
+                                for s in 0..<3 where cuts[s] < cuts[s + 1] {
+                                    let span = cuts[s]..<cuts[s + 1]
+                                    let fromColumnCarry = span.lowerBound < carriedEnd
+                                    let fromRowCarry = !fromColumnCarry && sceneRow < topEnd
+                                    let toColumnCarry = span.lowerBound >= keptStart
+                                    let toRowCarry = !toColumnCarry && sceneRow >= nextTop
+                                    if !(fromColumnCarry || fromRowCarry || toColumnCarry || toRowCarry || wantProbabilities) {
+                                        if let output { label(row, span, weighted: weightedSpans[s], output: output, into: labels + offset) }
+                                        continue
+                                    }
+                                    let source: UnsafePointer<Float>?, sourceStride: Int
+                                    if fromColumnCarry {
+                                        (source, sourceStride) = (UnsafePointer(columnCarry + j * columnCarryCapacity + (x - columnCarryLeft)), columnCarryPlane)
+                                    } else if fromRowCarry {
+                                        (source, sourceStride) = (UnsafePointer(rowCarry + (sceneRow - rowCarryTop) * width + x), rowCarryPlane)
+                                    } else {
+                                        (source, sourceStride) = (nil, 0)
+                                    }
+                                    if toColumnCarry {
+                                        blend(row, span, from: source, stride: sourceStride, output: output,
+                                              into: nextColumnCarry + j * columnCarryCapacity - keptStart, stride: columnCarryPlane)
+                                    } else if toRowCarry {
+                                        blend(row, span, from: source, stride: sourceStride, output: output,
+                                              into: rowCarry + (sceneRow - nextTop) * width + x, stride: rowCarryPlane)
+                                    } else {
+                                        blend(row, span, from: source, stride: sourceStride, output: output, into: rowSums, stride: t)
+                                        finish(row, span, labels: labels + offset, probabilities: probabilities.map { $0 + offset }, bandPlane: bandPlane)
+                                    }
+                                }
                             }
                         }
                     }
@@ -148,6 +160,16 @@ final class TileBlender {
         if c + 1 == grid.columns.count { rowCarryTop = nextTop }
     }
 
+    /// Runs `body` over `rows` split into contiguous parts on up to `threads` workers, with the worker's
+    /// number (its scratch).
+    private func forEachPart(of rows: Range<Int>, _ body: (Range<Int>, Int) -> Void) {
+        let workers = min(threads, rows.count)
+        guard workers > 1 else { return body(rows, 0) }
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            body(rows.lowerBound + rows.count * w / workers ..< rows.lowerBound + rows.count * (w + 1) / workers, w)
+        }
+    }
+
     /// One row of the tile being added.
     private struct Row {
         /// Row in the tile.
@@ -157,6 +179,9 @@ final class TileBlender {
         let columnWeights: UnsafePointer<Float>
         /// The data mask of this row of the tile's window.
         let valid: UnsafePointer<UInt8>
+        /// The worker's scratch rows: sums to finish (`planes` rows of `tileSize`), probabilities (`classes` rows).
+        let sums: UnsafeMutablePointer<Float>
+        let probabilities: UnsafeMutablePointer<Float>
     }
 
     /// Labels the tile columns `span` of `row`, which this tile alone covers: the argmax of its output
@@ -205,10 +230,10 @@ final class TileBlender {
             // on its place in the tile, as when the whole tile is converted at once.
             let start = first & ~7, end = min(t, (span.upperBound + 7) & ~7)
             for k in 0..<classes {
-                (rowProbabilities + k * t + start).update(from: probabilities + k * planeStride + start, count: end - start)
+                (row.probabilities + k * t + start).update(from: probabilities + k * planeStride + start, count: end - start)
             }
-            softmaxChannels(rowProbabilities, items: 1, channels: classes, plane: t, pixels: start..<end)
-            (probabilities, planeStride) = (UnsafePointer(rowProbabilities), t)
+            softmaxChannels(row.probabilities, items: 1, channels: classes, plane: t, pixels: start..<end)
+            (probabilities, planeStride) = (UnsafePointer(row.probabilities), t)
         }
         for k in 0..<planes {
             blendRow(into: sums + k * sumsStride + first, carried: source.map { $0 + k * stride + first },
@@ -218,11 +243,11 @@ final class TileBlender {
     }
 
     /// Writes the labels (and probabilities, class planes `bandPlane` apart) of the tile columns `span` of
-    /// `row` from their sums in `rowSums`.
+    /// `row` from their sums in `row.sums`.
     private func finish(_ row: Row, _ span: Range<Int>, labels: UnsafeMutablePointer<UInt8>, probabilities: UnsafeMutablePointer<Float>?,
                         bandPlane: Int) {
         let t = grid.tileSize, classes = self.classes
-        let weights = rowSums + classes * t
+        let rowSums = row.sums, weights = rowSums + classes * t
         var i = span.lowerBound
         while i + 8 <= span.upperBound {
             let index = argmax8(rowSums + i, planeStride: t)

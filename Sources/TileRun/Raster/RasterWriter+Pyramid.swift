@@ -116,6 +116,9 @@ final class Pyramid<S: StoredSample> {
     /// Fills the parts of edge tiles beyond the image, as GDAL does.
     private let padValue: S
     private var tile: [S]
+    /// Compresses each tile-row's tiles on `options.threads` threads into the bytes libtiff would have
+    /// made of them one by one (Deflate without a predictor); nil: libtiff encodes them.
+    private let compressor: TileCompressor?
 
     init(handles: [TIFFHandle], sizes: [(width: Int, height: Int)], options: RasterWriterOptions) {
         bands = options.bandCount
@@ -125,6 +128,8 @@ final class Pyramid<S: StoredSample> {
         missingValue = S(rounding: options.noData?.value ?? .nan)
         padValue = S(rounding: options.noData?.value ?? 0)
         tile = [S](repeating: padValue, count: tileSize * tileSize * bands)
+        compressor = options.compression == .deflate && options.predictorCode == 1 && options.threads > 1
+            ? TileCompressor(tileBytes: tile.count * MemoryLayout<S>.stride, threads: options.threads) : nil
         levels = zip(handles, sizes).map { handle, size in
             Level(file: handle, width: size.width, height: size.height, tileSize: options.tileSize,
                   bands: options.bandCount)
@@ -165,30 +170,49 @@ final class Pyramid<S: StoredSample> {
 
     private func encodeTiles(_ level: Level) throws {
         let across = (level.width + tileSize - 1) / tileSize
-        let tileRowLength = tileSize * bands
         let tileBytes = tile.count * MemoryLayout<S>.stride
+        let firstIndex = level.tileRow * across
         try level.strip.withUnsafeBufferPointer { stripBuffer in
             let strip = stripBuffer.baseAddress!
+            if let compressor {
+                let compressed = try compressor.compress(count: across, fill: { tx, buffer in
+                    fillTile(tx, of: level, strip: strip, into: buffer.bindMemory(to: S.self, capacity: tileSize * tileSize * bands))
+                }, store: { tx, bytes in
+                    let index = UInt32(firstIndex + tx)
+                    guard TIFFWriteRawTile(level.file.tif, index, UnsafeMutableRawPointer(mutating: bytes.baseAddress!),
+                                           tmsize_t(bytes.count)) == bytes.count else {
+                        throw level.file.failure("cannot write tile \(index) of the \(level.width)x\(level.height) image")
+                    }
+                })
+                guard compressed else { throw level.file.failure("cannot compress a tile of the \(level.width)x\(level.height) image") }
+                return
+            }
             try tile.withUnsafeMutableBufferPointer { tileBuffer in
                 let out = tileBuffer.baseAddress!
                 for tx in 0..<across {
-                    let x0 = tx * tileSize
-                    let used = min(tileSize, level.width - x0) * bands
-                    for r in 0..<tileSize {
-                        let dst = out + r * tileRowLength
-                        guard r < level.rowsInStrip else {
-                            dst.update(repeating: padValue, count: tileRowLength)
-                            continue
-                        }
-                        dst.update(from: strip + (r * level.width + x0) * bands, count: used)
-                        (dst + used).update(repeating: padValue, count: tileRowLength - used)
-                    }
-                    let index = UInt32(level.tileRow * across + tx)
+                    fillTile(tx, of: level, strip: strip, into: out)
+                    let index = UInt32(firstIndex + tx)
                     guard TIFFWriteEncodedTile(level.file.tif, index, out, tmsize_t(tileBytes)) == tileBytes else {
                         throw level.file.failure("cannot write tile \(index) of the \(level.width)x\(level.height) image")
                     }
                 }
             }
+        }
+    }
+
+    /// Copies tile column `tx` of `level`'s buffered tile-row into `out`, padding beyond the image.
+    private func fillTile(_ tx: Int, of level: Level, strip: UnsafePointer<S>, into out: UnsafeMutablePointer<S>) {
+        let tileRowLength = tileSize * bands
+        let x0 = tx * tileSize
+        let used = min(tileSize, level.width - x0) * bands
+        for r in 0..<tileSize {
+            let dst = out + r * tileRowLength
+            guard r < level.rowsInStrip else {
+                dst.update(repeating: padValue, count: tileRowLength)
+                continue
+            }
+            dst.update(from: strip + (r * level.width + x0) * bands, count: used)
+            (dst + used).update(repeating: padValue, count: tileRowLength - used)
         }
     }
 

@@ -63,11 +63,14 @@ public struct RasterWriterOptions: Sendable {
     public var cloudOptimized: Bool
     public var overviewResampling: Resampling
     public var bigTIFF: BigTIFF
+    /// How many tiles are compressed at once (Deflate without a predictor, as for class maps); the bytes
+    /// written are the same for any number.
+    public var threads: Int
 
     public init(sampleType: SampleType = .uint8, bandCount: Int = 1, tileSize: Int = 512,
                 compression: Compression = .deflate, predictor: Predictor = .automatic, noData: NoData? = nil,
                 geo: GeoReference? = nil, colorMap: [PaletteColor]? = nil, cloudOptimized: Bool = true,
-                overviewResampling: Resampling = .nearest, bigTIFF: BigTIFF = .automatic) {
+                overviewResampling: Resampling = .nearest, bigTIFF: BigTIFF = .automatic, threads: Int = 1) {
         self.sampleType = sampleType
         self.bandCount = bandCount
         self.tileSize = tileSize
@@ -79,6 +82,7 @@ public struct RasterWriterOptions: Sendable {
         self.cloudOptimized = cloudOptimized
         self.overviewResampling = overviewResampling
         self.bigTIFF = bigTIFF
+        self.threads = threads
     }
 
     /// The most memory one full-resolution row of tiles may take; the writer holds about twice that.

@@ -88,6 +88,26 @@ final class RasterWriterTests: XCTestCase {
         XCTAssertEqual(try contents(), ["classes.tif"], "no temporary files remain")
     }
 
+    func testTilesCompressedOnSeveralThreadsAreTheBytesLibTIFFWrites() throws {
+        // One thread: libtiff encodes every tile; several: the writer compresses a row of tiles at once and
+        // hands libtiff the bytes. The files must be identical, 8- and 16-bit, at every overview level.
+        for sampleType in [SampleType.uint8, .uint16] {
+            var files: [Data] = []
+            for threads in [1, 2, 5] {
+                var options = Self.classMapOptions
+                options.sampleType = sampleType
+                options.noData = NoData(value: sampleType == .uint8 ? 255 : 65535)
+                options.threads = threads
+                let path = folder.appendingPathComponent("classes-\(sampleType.rawValue)-\(threads).tif").path
+                try writeClassMap(path, width: 1300, height: 900, options: options)
+                files.append(try Data(contentsOf: URL(fileURLWithPath: path)))
+            }
+            XCTAssertGreaterThan(files[0].count, 1000)
+            XCTAssertEqual(files[1], files[0], "\(sampleType.rawValue): 2 threads")
+            XCTAssertEqual(files[2], files[0], "\(sampleType.rawValue): 5 threads")
+        }
+    }
+
     func testMultiBandUInt16RoundTripsWithRoundingAndClamping() throws {
         let path = folder.appendingPathComponent("bands.tif").path
         let width = 520, height = 300, bands = 3
