@@ -65,8 +65,8 @@ enum PipelineFixtures {
 
     /// Settings for a run of the test model with small tiles.
     static func settings(inputs: [String], output: URL, threads: Int = 1, probabilities: Bool = true,
-                         blending: Blending = .hann) throws -> RunSettings {
-        RunSettings(inputs: inputs, modelPath: try model(), outputFolder: output.path, tileSize: 64, overlap: 16,
+                         blending: Blending = .hann, overlap: Int = 16) throws -> RunSettings {
+        RunSettings(inputs: inputs, modelPath: try model(), outputFolder: output.path, tileSize: 64, overlap: overlap,
                     blending: blending, batch: 2, threads: threads, writeProbabilities: probabilities)
     }
 }

@@ -164,17 +164,30 @@ final class PipelineRunTests: FolderTestCase {
         }
     }
 
+    /// Blending (rows of a tile in parallel) and the class map's compression (tiles in parallel) use the
+    /// run's threads; the bytes must not depend on how many. Overlap 40 of 64 makes the rows a tile carries
+    /// to the next tile row more than those it carried in, so its rows are blended in three phases.
     func testOutputsAreByteIdenticalWhateverTheThreadCount() throws {
-        let scene = try PipelineFixtures.writeScene(path("scene.tif"), width: 170, height: 130, value: PipelineFixtures.texture)
-        var outputs: [[Data]] = []
-        for threads in [1, 2] {
-            let output = directory.appendingPathComponent("threads-\(threads)")
-            let result = try XCTUnwrap(try run(try PipelineFixtures.settings(inputs: [scene], output: output, threads: threads)).results.first)
-            outputs.append(try [result.classMap, result.probabilities!, result.statisticsJSON, result.statisticsCSV]
-                .map { try Data(contentsOf: URL(fileURLWithPath: $0)) })
+        let scene = try PipelineFixtures.writeScene(path("scene.tif"), width: 600, height: 150, value: PipelineFixtures.texture)
+        for overlap in [16, 40] {
+            for probabilities in [true, false] {
+                var outputs: [[Data]] = []
+                for threads in [1, 2, 5] {
+                    let output = directory.appendingPathComponent("overlap-\(overlap)-\(probabilities)-threads-\(threads)")
+                    let settings = try PipelineFixtures.settings(inputs: [scene], output: output, threads: threads,
+                                                                 probabilities: probabilities, overlap: overlap)
+                    let result = try XCTUnwrap(try run(settings).results.first)
+                    outputs.append(try ([result.classMap, result.statisticsJSON, result.statisticsCSV] + (result.probabilities.map { [$0] } ?? []))
+                        .map { try Data(contentsOf: URL(fileURLWithPath: $0)) })
+                }
+                XCTAssertEqual(outputs[0].count, probabilities ? 4 : 3)
+                for other in outputs.dropFirst() {
+                    for (a, b) in zip(outputs[0], other) {
+                        XCTAssertTrue(a == b, "overlap \(overlap), probabilities \(probabilities): outputs differ between 1 and more threads")
+                    }
+                }
+            }
         }
-        XCTAssertEqual(outputs[0].count, 4)
-        for (a, b) in zip(outputs[0], outputs[1]) { XCTAssertTrue(a == b, "outputs differ between 1 and 2 threads") }
     }
 
     /// Where one tile alone covers a pixel its class is read from the model's output directly; the class
