@@ -10,21 +10,28 @@ import Foundation
 /// fraction of the model itself.
 public func softmaxChannels(_ values: UnsafeMutablePointer<Float>, items: Int, channels: Int, plane: Int,
                             pixels: Range<Int>? = nil) {
+    softmaxChannels(values, sourcePlane: plane, into: values, items: items, channels: channels, plane: plane, pixels: pixels)
+}
+
+/// `softmaxChannels` from `source` (planes `sourcePlane` apart) into `values` (planes `plane` apart): the
+/// same arithmetic, without first copying the inputs into place.
+public func softmaxChannels(_ source: UnsafePointer<Float>, sourcePlane: Int, into values: UnsafeMutablePointer<Float>,
+                            items: Int, channels: Int, plane: Int, pixels: Range<Int>? = nil) {
     let pixels = pixels ?? 0..<plane
-    precondition(pixels.lowerBound % 8 == 0 && pixels.upperBound <= plane, "pixel ranges start at multiples of 8")
+    precondition(pixels.lowerBound % 8 == 0 && pixels.upperBound <= min(plane, sourcePlane), "pixel ranges start at multiples of 8")
     guard channels > 0 else { return }
     for n in 0..<items {
-        let base = values + n * channels * plane
+        let input = source + n * channels * sourcePlane, base = values + n * channels * plane
         var p = pixels.lowerBound
         while p + 8 <= pixels.upperBound {
             var peak = SIMD8<Float>(repeating: -.infinity)
             for c in 0..<channels {
-                let v = loadVector(base + c * plane + p)
+                let v = loadVector(input + c * sourcePlane + p)
                 peak.replace(with: v, where: v .> peak)
             }
             var sum = SIMD8<Float>(repeating: 0)
             for c in 0..<channels {
-                let e = vectorExp(loadVector(base + c * plane + p) - peak)
+                let e = vectorExp(loadVector(input + c * sourcePlane + p) - peak)
                 storeVector(e, base + c * plane + p)
                 sum += e
             }
@@ -34,10 +41,10 @@ public func softmaxChannels(_ values: UnsafeMutablePointer<Float>, items: Int, c
         }
         while p < pixels.upperBound {
             var peak = -Float.infinity
-            for c in 0..<channels { peak = max(peak, base[c * plane + p]) }
+            for c in 0..<channels { peak = max(peak, input[c * sourcePlane + p]) }
             var sum: Float = 0
             for c in 0..<channels {
-                let e = scalarExp(base[c * plane + p] - peak)
+                let e = scalarExp(input[c * sourcePlane + p] - peak)
                 base[c * plane + p] = e
                 sum += e
             }

@@ -237,15 +237,16 @@ final class TileFinisher: @unchecked Sendable {
         try output.withUnsafeBufferPointer { p in
             var n = 0
             for tile in tiles {
-                var tileOutput: UnsafePointer<Float>?
-                if tile.hasData {
-                    tileOutput = p.baseAddress! + n * tilePlanes
-                    n += 1
-                } else {
-                    skippedInRow += 1
+                let tileOutput = tile.hasData ? p.baseAddress! + n * tilePlanes : nil
+                if tile.hasData { n += 1 } else { skippedInRow += 1 }
+                // The quicklook's imagery beside the blend, which takes the other threads.
+                DispatchQueue.concurrentPerform(iterations: 2) { job in
+                    if job == 0 {
+                        blender.add(row: tile.row, column: tile.column, output: tileOutput, valid: tile.valid)
+                    } else {
+                        sink.preview(tile)
+                    }
                 }
-                blender.add(row: tile.row, column: tile.column, output: tileOutput, valid: tile.valid)
-                sink.preview(tile)
                 guard tile.column + 1 == grid.columns.count else { continue }
                 if tile.row >= savedBands {
                     let band = blender.band
@@ -319,8 +320,30 @@ final class SceneSink: @unchecked Sendable {
         quicklook?.addImagery(tile.preview, window: tile.previewWindow)
     }
 
-    /// Writes finished rows and counts their classes.
+    /// Writes finished rows and counts their classes: the counts (and the quicklook's labels) beside the
+    /// files, as neither reads what the other writes.
     func write(_ band: FinishedBand) throws {
+        var failure: Error?
+        DispatchQueue.concurrentPerform(iterations: 2) { job in
+            if job == 0 {
+                count(band)
+                quicklook?.addClassRows(band.labels, firstRow: band.top, nodata: FinishedBand.nodata)
+                return
+            }
+            do {
+                try classMap.write(rows: band.top, height: band.rows, labels: band.labels)
+                if let probabilityWriter, let p = band.probabilities {
+                    try probabilityWriter.write(rows: band.top, height: band.rows, values: p)
+                }
+            } catch {
+                failure = error
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Adds the band's pixels per class (and nodata) to the statistics.
+    private func count(_ band: FinishedBand) {
         let classes = values.count
         // Per class, then nodata: the pixels of one row (areas depend on the row's latitude).
         var rowPixels = [Int](repeating: 0, count: classes + 1)
@@ -339,11 +362,6 @@ final class SceneSink: @unchecked Sendable {
                     }
                 }
             }
-        }
-        quicklook?.addClassRows(band.labels, firstRow: band.top, nodata: FinishedBand.nodata)
-        try classMap.write(rows: band.top, height: band.rows, labels: band.labels)
-        if let probabilityWriter, let p = band.probabilities {
-            try probabilityWriter.write(rows: band.top, height: band.rows, values: p)
         }
     }
 

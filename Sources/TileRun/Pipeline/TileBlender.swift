@@ -229,10 +229,8 @@ final class TileBlender {
             // The softmax runs on whole groups of eight tile columns, so each pixel's arithmetic depends only
             // on its place in the tile, as when the whole tile is converted at once.
             let start = first & ~7, end = min(t, (span.upperBound + 7) & ~7)
-            for k in 0..<classes {
-                (row.probabilities + k * t + start).update(from: probabilities + k * planeStride + start, count: end - start)
-            }
-            softmaxChannels(row.probabilities, items: 1, channels: classes, plane: t, pixels: start..<end)
+            softmaxChannels(probabilities, sourcePlane: planeStride, into: row.probabilities, items: 1, channels: classes,
+                            plane: t, pixels: start..<end)
             (probabilities, planeStride) = (UnsafePointer(row.probabilities), t)
         }
         for k in 0..<planes {

@@ -6,6 +6,8 @@ protocol StoredSample {
     /// `value` in this type: rounded and clamped for integers (NaN becomes 0), converted for floats.
     init(rounding value: Double)
     var asDouble: Double { get }
+    /// Float or Double: NaN is stored as the missing value, so samples are never copied as they are.
+    static var isFloatingPoint: Bool { get }
 }
 
 extension StoredSample where Self: FixedWidthInteger {
@@ -24,6 +26,7 @@ extension StoredSample where Self: FixedWidthInteger {
     }
 
     var asDouble: Double { Double(Int64(truncatingIfNeeded: self)) }
+    static var isFloatingPoint: Bool { false }
 }
 
 extension UInt8: StoredSample {}
@@ -36,11 +39,13 @@ extension Int32: StoredSample {}
 extension Float: StoredSample {
     init(rounding value: Double) { self = Float(value) }
     var asDouble: Double { Double(self) }
+    static var isFloatingPoint: Bool { true }
 }
 
 extension Double: StoredSample {
     init(rounding value: Double) { self = value }
     var asDouble: Double { self }
+    static var isFloatingPoint: Bool { true }
 }
 
 /// The pyramid for the options' sample type. An enum rather than a protocol existential, so that each
@@ -140,8 +145,14 @@ final class Pyramid<S: StoredSample> {
         let width = levels[0].width
         let plane = rows * width
         let source = values.baseAddress!
+        // One band of integers of the stored type (class maps): stored as they are.
+        let asTheyAre = bands == 1 && I.self == S.self && !S.isFloatingPoint
         for r in 0..<rows {
             try receiveRow(0) { row in
+                if asTheyAre {
+                    row.update(from: UnsafeRawPointer(source + r * width).assumingMemoryBound(to: S.self), count: width)
+                    return
+                }
                 for b in 0..<bands {
                     let input = source + b * plane + r * width
                     for c in 0..<width {
