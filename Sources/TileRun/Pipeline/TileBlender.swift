@@ -113,7 +113,7 @@ final class TileBlender {
                     // so that each such row has read its sums before they are overwritten.
                     let phaseRows = nextTop - y
                     for phase in Swift.stride(from: 0, to: h, by: phaseRows) {
-                        forEachPart(of: phase..<min(phase + phaseRows, h)) { part, worker in
+                        parallelChunks(of: phase..<min(phase + phaseRows, h), threads: threads) { part, worker in
                             let rowSums = scratch + worker * rowScratch, rowProbabilities = rowSums + planes * t
                             for j in part {
                                 let sceneRow = y + j
@@ -158,16 +158,6 @@ final class TileBlender {
         swap(&columnCarry, &nextColumnCarry)
         columnCarryLeft = columnsDone.upperBound
         if c + 1 == grid.columns.count { rowCarryTop = nextTop }
-    }
-
-    /// Runs `body` over `rows` split into contiguous parts on up to `threads` workers, with the worker's
-    /// number (its scratch).
-    private func forEachPart(of rows: Range<Int>, _ body: (Range<Int>, Int) -> Void) {
-        let workers = min(threads, rows.count)
-        guard workers > 1 else { return body(rows, 0) }
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            body(rows.lowerBound + rows.count * w / workers ..< rows.lowerBound + rows.count * (w + 1) / workers, w)
-        }
     }
 
     /// One row of the tile being added.

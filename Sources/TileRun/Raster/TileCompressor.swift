@@ -1,9 +1,8 @@
 import CDeflate
-import Dispatch
 
 /// Deflate-compresses a row of tiles on several threads, byte for byte as libtiff's Deflate codec does a
-/// tile written at once (libtiff hands such a tile to libdeflate, at level 7 without a ZIPQUALITY tag), so that the
-/// writer can store them in order with `TIFFWriteRawTile`. For tiles stored without a predictor (class
+/// tile written at once (libtiff hands such a tile to libdeflate, at level 7 without a ZIPQUALITY tag), so
+/// that the writer can store them in order with `TIFFWriteRawTile`. For tiles stored without a predictor (class
 /// maps): compression is most of the cost of writing them, and libtiff compresses one tile at a time.
 final class TileCompressor {
     /// The libdeflate level libtiff uses for Deflate without a ZIPQUALITY tag (the writer's tests compare
@@ -20,7 +19,6 @@ final class TileCompressor {
     private var output: UnsafeMutableRawPointer
     private var capacity = 0
     private let bound: Int
-    private var sizes: [Int] = []
 
     /// Nil when libdeflate cannot allocate a compressor.
     init?(tileBytes: Int, threads: Int) {
@@ -56,23 +54,16 @@ final class TileCompressor {
             output = .allocate(byteCount: count * bound, alignment: 64)
             capacity = count
         }
-        sizes = [Int](repeating: 0, count: count)
-        let workers = min(threads, count)
+        var sizes = [Int](repeating: 0, count: count)
         let (output, scratch, bound, tileBytes, compressors) = (self.output, self.scratch, self.bound, self.tileBytes, self.compressors)
         sizes.withUnsafeMutableBufferPointer { sizes in
-            let sizes = sizes.baseAddress!
-            func work(_ w: Int) {
+            // Which worker compresses a tile never changes its bytes.
+            parallelChunks(of: 0..<count, threads: threads) { chunk, w in
                 let tile = scratch + w * tileBytes
-                // Tiles w, w + workers, …: which worker compresses a tile never changes its bytes.
-                for index in stride(from: w, to: count, by: workers) {
+                for index in chunk {
                     fill(index, tile)
                     sizes[index] = libdeflate_zlib_compress(compressors[w], tile, tileBytes, output + index * bound, bound)
                 }
-            }
-            if workers > 1 {
-                DispatchQueue.concurrentPerform(iterations: workers) { work($0) }
-            } else {
-                work(0)
             }
         }
         for index in 0..<count {

@@ -52,13 +52,19 @@ func normalizedAxis(_ axis: Int, rank: Int, _ node: NodeSpec) throws -> Int {
 /// Runs `body` over 0..<count split into contiguous chunks on up to `threads` workers (inline for one).
 /// Each index is computed by exactly one worker, so results never depend on the split.
 func parallelChunks(_ count: Int, threads: Int, _ body: (Range<Int>) -> Void) {
-    let workers = max(1, min(threads, count))
+    parallelChunks(of: 0..<count, threads: threads) { chunk, _ in body(chunk) }
+}
+
+/// `parallelChunks` over `range`, telling `body` also which worker (0..<threads) runs the chunk, for
+/// memory of its own.
+func parallelChunks(of range: Range<Int>, threads: Int, _ body: (Range<Int>, Int) -> Void) {
+    let workers = max(1, min(threads, range.count))
     guard workers > 1 else {
-        if count > 0 { body(0..<count) }
+        if !range.isEmpty { body(range, 0) }
         return
     }
     DispatchQueue.concurrentPerform(iterations: workers) { w in
-        let start = count * w / workers, end = count * (w + 1) / workers
-        if start < end { body(start..<end) }
+        let start = range.lowerBound + range.count * w / workers, end = range.lowerBound + range.count * (w + 1) / workers
+        if start < end { body(start..<end, w) }
     }
 }
